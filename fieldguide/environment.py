@@ -1,0 +1,111 @@
+"""``fieldguide.setup()``: the first cell of every chapter.
+
+It must run before transformers or huggingface_hub is imported, because both read
+``HF_HUB_OFFLINE`` once, at import time. So this module imports neither.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Iterable
+
+from fieldguide import kit
+from fieldguide.network import hub_reachable
+
+QUIET_SETTINGS = {
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TOKENIZERS_PARALLELISM": "false",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+}
+LIBRARIES = ("torch", "transformers", "sentence-transformers", "diffusers", "huggingface-hub")
+
+
+@dataclass(frozen=True)
+class CourseEnvironment:
+    """What ``setup()`` found: the banner's facts, for code that wants them."""
+
+    online: bool
+    device: str
+    models: dict[str, kit.CourseModel]
+
+    def revision(self, model_id: str) -> str:
+        """The pinned revision of a course model, for ``from_pretrained(..., revision=...)``."""
+        return self.models[model_id].revision
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _where() -> str:
+    if "google.colab" in sys.modules or os.environ.get("COLAB_RELEASE_TAG"):
+        return "Colab"
+    if os.environ.get("BINDER_LAUNCH_HOST") or os.environ.get("BINDER_REQUEST"):
+        return "Binder"
+    return "local"
+
+
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU ({torch.cuda.get_device_name(0)})"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def _decide_online() -> bool:
+    """Respect an explicit HF_HUB_OFFLINE; otherwise probe the Hub for at most ~1.5 s."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    online = hub_reachable()
+    os.environ["HF_HUB_OFFLINE"] = "0" if online else "1"
+    return online
+
+
+def setup(models: Iterable[str] = (), quiet: bool = False) -> CourseEnvironment:
+    """Prepare a chapter: decide online/offline, quieten progress bars, check its models.
+
+    ``models`` are the Hub ids the chapter runs. Offline, a missing one stops the notebook with a
+    sentence that names the command to run; online (Colab, Binder) it is downloaded at its pinned
+    revision. Prints a short banner unless ``quiet``.
+    """
+    if "huggingface_hub" in sys.modules and "HF_HUB_OFFLINE" not in os.environ:
+        warnings.warn("Call fieldguide.setup() before importing transformers: the offline flag came too late.")
+    for name, value in QUIET_SETTINGS.items():
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
+    online = _decide_online()
+    registry = kit.load_registry()
+    wanted = kit.resolve(models, registry)
+    if online:
+        kit.install([m.id for m in wanted], source="hub", registry=registry, log=lambda _: None)
+    kit.require([m.id for m in wanted])
+    environment = CourseEnvironment(online=online, device=_device(), models={m.id: m for m in wanted})
+    if not quiet:
+        print(banner(environment, registry))
+    return environment
+
+
+def banner(environment: CourseEnvironment, registry: dict[str, kit.CourseModel]) -> str:
+    """A few lines that say what this chapter runs on."""
+    versions = ", ".join(f"{name} {_version(name)}" for name in LIBRARIES[:3])
+    mode = "online (the Hub is reachable)" if environment.online else "offline (HF_HUB_OFFLINE=1)"
+    lines = [
+        f"Python {platform.python_version()} · {versions}",
+        f"{environment.device} · {_where()} · {mode}",
+    ]
+    for model in registry.values():
+        if model.id in environment.models:
+            state = "ready" if kit.is_installed(model) else "missing"
+            lines.append(f"  {state:<7} {model.id} @ {model.revision[:7]} ({model.licence})")
+    return "\n".join(lines)

@@ -1,0 +1,80 @@
+"""The environment: pins agree, setup() decides offline fast and early, missing models stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fieldguide import network
+from fieldguide.errors import FieldGuideError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        match = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)==(\S+)", line.strip())
+        if match:
+            found[match[1].lower()] = match[2]
+    return found
+
+
+def test_environment_yml_repeats_requirements_txt_exactly():
+    requirements = pins((ROOT / "requirements.txt").read_text().splitlines())
+    conda = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(item["pip"] for item in conda["dependencies"] if isinstance(item, dict))
+    assert "python=3.11" in conda["dependencies"]
+    assert pins(pip_section) == requirements
+    assert requirements["torch"] == "2.13.0" and requirements["jupyter-book"].startswith("1.")
+
+
+def test_hub_probe_answers_within_its_timeout_even_when_the_network_hangs(monkeypatch):
+    monkeypatch.delenv("FIELDGUIDE_ASSUME_OFFLINE", raising=False)
+    monkeypatch.setattr(network, "_connect", lambda *args: time.sleep(10))
+    started = time.perf_counter()
+    assert network.hub_reachable(timeout=0.5) is False
+    assert time.perf_counter() - started < 1.5
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "FIELDGUIDE_ASSUME_OFFLINE")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**clean, **env})
+
+
+def test_setup_sets_the_offline_flag_before_huggingface_hub_reads_it(tmp_path):
+    code = (
+        "import time, fieldguide; t = time.perf_counter(); fieldguide.setup(quiet=True);"
+        "elapsed = time.perf_counter() - t;"
+        "import huggingface_hub.constants as c; print(c.HF_HUB_OFFLINE, round(elapsed, 2))"
+    )
+    result = run_python(code, FIELDGUIDE_ASSUME_OFFLINE="1", HF_HUB_CACHE=str(tmp_path))
+    offline, elapsed = result.stdout.split()
+    assert offline == "True", result.stderr
+    assert float(elapsed) < 2.0
+
+
+def test_setup_respects_an_explicit_offline_flag_and_prints_a_banner(tmp_path):
+    result = run_python("import fieldguide; fieldguide.setup()", HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path))
+    assert "offline (HF_HUB_OFFLINE=1)" in result.stdout and "Python 3." in result.stdout
+
+
+def test_a_missing_model_stops_setup_with_one_sentence(tmp_path, monkeypatch):
+    import fieldguide
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(FieldGuideError, match=r"^This chapter needs HuggingFaceTB/SmolLM2-135M-Instruct, .*run `python -m fieldguide models install HuggingFaceTB/SmolLM2-135M-Instruct`"):
+        fieldguide.setup(models=["HuggingFaceTB/SmolLM2-135M-Instruct"], quiet=True)
+
+
+def test_the_package_imports_no_hugging_face_library():
+    result = run_python("import sys, fieldguide; print([m for m in ('transformers', 'huggingface_hub', 'torch') if m in sys.modules])")
+    assert result.stdout.strip() == "[]", result.stderr
