@@ -163,15 +163,19 @@ def suggest(
 
 
 def load_snippet(entry: dict[str, Any]) -> str:
-    """The one line that loads a catalog model online, in the library its card names."""
+    """The one line that loads a catalog model online, in the library its card names (data/loaders.yaml)."""
+    loaders = load_yaml("loaders.yaml")
     model_id, tag, library = entry["id"], entry["pipeline_tag"], entry["library"]
-    if library == "sentence-transformers":
-        return f'SentenceTransformer("{model_id}")'
-    if library == "diffusers":
-        return f'DiffusionPipeline.from_pretrained("{model_id}")'
-    if library == "transformers" and tag != UNKNOWN:
-        return f'pipeline("{tag}", model="{model_id}")'
-    return f"see the model card ({library})"
+    if library in ("sentence-transformers", "diffusers"):
+        return loaders[library].format(id=model_id)
+    if library != "transformers":
+        return loaders["other"].format(library=library)
+    recipes = loaders["transformers"]
+    if tag in recipes["pipeline_tasks"]:
+        return recipes["pipeline"].format(tag=tag, id=model_id)
+    if tag in recipes["auto_classes"]:
+        return recipes["auto"].format(auto_class=recipes["auto_classes"][tag], id=model_id)
+    return recipes["fallback"].format(id=model_id)
 
 
 def siblings(chapter: str) -> pd.DataFrame:

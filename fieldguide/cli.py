@@ -34,8 +34,21 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _pages(args: argparse.Namespace) -> int:
+    from fieldguide import pages
+
+    if args.check:
+        outdated = pages.stale()
+        for name in outdated:
+            print(f"book/catalog/{name} is stale; run `python -m fieldguide pages`.", file=sys.stderr)
+        return 1 if outdated else 0
+    for path in pages.write():
+        print(f"wrote {path}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
-    """The command line: ``models list|install|verify``."""
+    """The command line: ``models list|install|verify`` and ``pages``."""
     top = argparse.ArgumentParser(prog="python -m fieldguide", description=__doc__)
     groups = top.add_subparsers(dest="group", required=True)
     models = groups.add_parser("models", help="prepare the course's models in the Hugging Face cache")
@@ -50,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     verify = actions.add_parser("verify", help="re-hash every installed file")
     verify.add_argument("models", nargs="*", metavar="MODEL")
     verify.set_defaults(run=_verify)
+    pages = groups.add_parser("pages", help="generate the book's catalog pages from data/")
+    pages.add_argument("--check", action="store_true", help="fail if a committed page is stale")
+    pages.set_defaults(run=_pages)
     return top
 
 

@@ -13,10 +13,13 @@ fi
 
 echo "== 1/4 virtual environment in .venv"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-PIP=(.venv/bin/python -m pip --disable-pip-version-check --quiet)
+pip_install() {  # quiet, minus the notices about this machine's unused local index folders
+  .venv/bin/python -m pip --disable-pip-version-check --quiet install "$@" 2>&1 \
+    | { grep -v "is neither a file nor a directory" || true; }
+}
 echo "== 2/4 pinned packages (requirements.txt) and the fieldguide package"
-"${PIP[@]}" install -r requirements.txt
-"${PIP[@]}" install --no-deps -e .
+pip_install -r requirements.txt
+pip_install --no-deps -e .
 
 echo "== 3/4 the course's models, into the Hugging Face cache"
 .venv/bin/python -m fieldguide models install
