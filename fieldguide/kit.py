@@ -347,7 +347,7 @@ def install(
             log(f"= {model.id} is already installed")
             continue
         route = _route(model, source)
-        log(f"+ {model.id} @ {model.revision[:7]} via {route.__name__.removeprefix('install_')} ...")
+        log(f"+ {model.id} @ {model.revision[:7]} via {route.__name__.removeprefix('install_from_')} ...")
         route(model, cache)
         log(f"  installed in {snapshot_dir(model, cache)}")
     return models

@@ -49,16 +49,17 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**clean, **env})
 
 
+def test_the_real_hub_probe_decides_within_two_seconds(monkeypatch):
+    monkeypatch.delenv("FIELDGUIDE_ASSUME_OFFLINE", raising=False)
+    started = time.perf_counter()
+    network.hub_reachable()
+    assert time.perf_counter() - started < 2.0
+
+
 def test_setup_sets_the_offline_flag_before_huggingface_hub_reads_it(tmp_path):
-    code = (
-        "import time, fieldguide; t = time.perf_counter(); fieldguide.setup(quiet=True);"
-        "elapsed = time.perf_counter() - t;"
-        "import huggingface_hub.constants as c; print(c.HF_HUB_OFFLINE, round(elapsed, 2))"
-    )
+    code = "import fieldguide; fieldguide.setup(quiet=True); import huggingface_hub.constants as c; print(c.HF_HUB_OFFLINE)"
     result = run_python(code, FIELDGUIDE_ASSUME_OFFLINE="1", HF_HUB_CACHE=str(tmp_path))
-    offline, elapsed = result.stdout.split()
-    assert offline == "True", result.stderr
-    assert float(elapsed) < 2.0
+    assert result.stdout.strip() == "True", result.stderr
 
 
 def test_setup_respects_an_explicit_offline_flag_and_prints_a_banner(tmp_path):
