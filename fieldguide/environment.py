@@ -55,12 +55,46 @@ def _where() -> str:
     return "local"
 
 
+def cpu_budget() -> int:
+    """The CPUs this process may really use: its affinity, capped by a container's CPU quota.
+
+    On Binder and in many lab containers ``os.cpu_count()`` reports the host's cores while the
+    container gets one or two; PyTorch then starts a thread per host core and runs several times
+    slower than with the right number.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def _cgroup_cpu_quota() -> int | None:
+    """The container's CPU quota rounded up (cgroup v2, then v1), or None when there is none."""
+    for path, parse in (
+        ("/sys/fs/cgroup/cpu.max", lambda text: text.split()[:2]),
+        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", lambda text: [text.strip(), _read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")]),
+    ):
+        try:
+            quota, period = parse(_read(path))
+            if quota not in ("max", "-1"):
+                return max(1, -(-int(quota) // int(period)))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii") as handle:
+        return handle.read()
+
+
 def _device() -> str:
     import torch
 
+    threads = cpu_budget()
+    torch.set_num_threads(threads)
     if torch.cuda.is_available():
         return f"GPU ({torch.cuda.get_device_name(0)})"
-    return f"CPU ({os.cpu_count()} cores)"
+    return f"CPU ({threads} threads)"
 
 
 def _decide_online() -> bool:
@@ -83,6 +117,7 @@ def setup(models: Iterable[str] = (), quiet: bool = False) -> CourseEnvironment:
         warnings.warn("Call fieldguide.setup() before importing transformers: the offline flag came too late.")
     for name, value in QUIET_SETTINGS.items():
         os.environ.setdefault(name, value)
+    os.environ.setdefault("OMP_NUM_THREADS", str(cpu_budget()))
     warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
     online = _decide_online()
     registry = kit.load_registry()

@@ -79,3 +79,20 @@ def test_a_missing_model_stops_setup_with_one_sentence(tmp_path, monkeypatch):
 def test_the_package_imports_no_hugging_face_library():
     result = run_python("import sys, fieldguide; print([m for m in ('transformers', 'huggingface_hub', 'torch') if m in sys.modules])")
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_cpu_budget_follows_a_container_quota(monkeypatch):
+    from fieldguide import environment
+
+    assert 1 <= environment.cpu_budget() <= (os.cpu_count() or 1)
+    files = {"/sys/fs/cgroup/cpu.max": "150000 100000\n"}
+
+    def fake_read(path):
+        if path not in files:
+            raise OSError(path)
+        return files[path]
+
+    monkeypatch.setattr(environment, "_read", fake_read)
+    assert environment._cgroup_cpu_quota() == 2
+    files["/sys/fs/cgroup/cpu.max"] = "max 100000\n"
+    assert environment._cgroup_cpu_quota() is None
