@@ -25,8 +25,10 @@ def run_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
 def test_registry_pins_every_file_and_revision(registry):
     for model in registry.values():
         assert len(model.revision) == 40 and int(model.revision, 16) >= 0
-        assert model.pypi["files"], model.id
-        for digest in [*model.pypi["files"].values(), *(w["sha256"] for w in model.pypi["wheels"])]:
+        offline = model.pypi or model.local
+        assert offline["files"], f"{model.id} has no offline source with pinned files"
+        wheels = [w["sha256"] for w in model.pypi.get("wheels", [])]
+        for digest in [*offline["files"].values(), *wheels]:
             assert len(digest) == 64 and int(digest, 16) >= 0
 
 
@@ -177,3 +179,11 @@ def test_hub_route_checks_pinned_hashes_and_records_provenance(cache, registry, 
     assert record["source"] == "hub" and set(record["files"]) == set(registry[MINILM].hub["files"])
     assert (cache / registry[MINILM].repo_folder / "refs" / "main").read_text() == registry[MINILM].revision
     assert kit.verify([MINILM], cache=cache, registry=registry) == []
+
+
+def test_a_course_made_checkpoint_installs_from_the_repository(cache, registry):
+    model = registry["fieldguide/ddpm-digits"]
+    kit.install([model.id], cache=cache, registry=registry, log=lambda _: None)
+    assert kit.read_provenance(model, cache)["source"] == "local"
+    assert kit.hash_tree(kit.snapshot_dir(model, cache)) == model.local["files"]
+    assert kit.model_path(model.id, cache) == kit.snapshot_dir(model, cache)
