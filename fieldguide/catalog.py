@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,15 @@ def load(path: Path | None = None) -> list[dict[str, Any]]:
 
 
 def models(path: Path | None = None) -> pd.DataFrame:
-    """The catalog as a DataFrame, with rank, parameter count, weight memory and licence class."""
+    """The catalog as a DataFrame, with rank, parameter count, weight memory and licence class.
+
+    The file is read and validated once per process and path; each call gets its own copy.
+    """
+    return _models_frame(path).copy()
+
+
+@cache
+def _models_frame(path: Path | None) -> pd.DataFrame:
     frame = pd.DataFrame(load(path))
     frame.insert(0, "rank", range(1, len(frame) + 1))
     frame["params"] = frame["parameters"].astype(str).map(parameter_count)

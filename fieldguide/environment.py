@@ -87,10 +87,9 @@ def _read(path: str) -> str:
         return handle.read()
 
 
-def _device() -> str:
+def _device(threads: int) -> str:
     import torch
 
-    threads = cpu_budget()
     torch.set_num_threads(threads)
     if torch.cuda.is_available():
         return f"GPU ({torch.cuda.get_device_name(0)})"
@@ -117,15 +116,16 @@ def setup(models: Iterable[str] = (), quiet: bool = False) -> CourseEnvironment:
         warnings.warn("Call fieldguide.setup() before importing transformers: the offline flag came too late.")
     for name, value in QUIET_SETTINGS.items():
         os.environ.setdefault(name, value)
-    os.environ.setdefault("OMP_NUM_THREADS", str(cpu_budget()))
+    threads = cpu_budget()
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
     online = _decide_online()
     registry = kit.load_registry()
     wanted = kit.resolve(models, registry)
     if online:
         kit.install([m.id for m in wanted], source="hub", registry=registry, log=lambda _: None)
-    kit.require([m.id for m in wanted])
-    environment = CourseEnvironment(online=online, device=_device(), models={m.id: m for m in wanted})
+    kit.require([m.id for m in wanted], registry=registry)
+    environment = CourseEnvironment(online=online, device=_device(threads), models={m.id: m for m in wanted})
     if not quiet:
         print(banner(environment, registry))
     return environment

