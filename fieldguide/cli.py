@@ -50,7 +50,7 @@ def _pages(args: argparse.Namespace) -> int:
 def _train_ddpm_digits(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fieldguide import diffusion
+    from fieldguide.chapters import diffusion
     from fieldguide.resources import data_path
 
     out = Path(args.out) if args.out else data_path("checkpoints/ddpm-digits")
@@ -59,8 +59,26 @@ def _train_ddpm_digits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _answer(args: argparse.Namespace) -> int:
+    import json
+
+    from fieldguide import checks
+
+    try:
+        value = json.loads(args.value)
+    except json.JSONDecodeError:
+        value = args.value
+    if args.kind == "text" or (args.kind == "choice" and not isinstance(value, int)):
+        value = args.value  # text answers are taken as typed, quotes and spaces included
+    options = {k: v for k, v in (("decimals", args.decimals), ("normalise", args.normalise or None),
+                                 ("items", args.items), ("ordered", False if args.unordered else None)) if v is not None}
+    path = checks.record(args.id, value, args.kind, hint=args.hint, **options)
+    print(f"{args.id}: recorded in {path}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
-    """The command line: ``models list|install|verify``, ``pages`` and ``train``."""
+    """The command line: ``models list|install|verify``, ``pages``, ``answer`` and ``train``."""
     top = argparse.ArgumentParser(prog="python -m fieldguide", description=__doc__)
     groups = top.add_subparsers(dest="group", required=True)
     models = groups.add_parser("models", help="prepare the course's models in the Hugging Face cache")
@@ -78,6 +96,16 @@ def parser() -> argparse.ArgumentParser:
     pages = groups.add_parser("pages", help="generate the book's catalog pages from data/")
     pages.add_argument("--check", action="store_true", help="fail if a committed page is stale")
     pages.set_defaults(run=_pages)
+    answer = groups.add_parser("answer", help="add an exercise's answer to the answer key (for authors)")
+    answer.add_argument("id", help="exercise id, e.g. 03.next-token (the key file is data/exercises/03.yaml)")
+    answer.add_argument("value", help="the right answer; JSON for numbers and lists, text as typed")
+    answer.add_argument("--kind", required=True, choices=("text", "choice", "integer", "number", "list"))
+    answer.add_argument("--hint", default="", help="shown after a wrong answer; a nudge, never the answer")
+    answer.add_argument("--decimals", type=int, help="number: places compared (one unit either side passes)")
+    answer.add_argument("--normalise", action="store_true", help="text: ignore case and surrounding spaces")
+    answer.add_argument("--items", choices=("text", "choice", "integer"), help="list: the kind of each item")
+    answer.add_argument("--unordered", action="store_true", help="list: order does not matter")
+    answer.set_defaults(run=_answer)
     train = groups.add_parser("train", help="re-make a checkpoint the course trained itself")
     trainers = train.add_subparsers(dest="checkpoint", required=True)
     ddpm = trainers.add_parser("ddpm-digits", help="the diffusion chapter's UNet (data/checkpoints/ddpm-digits)")

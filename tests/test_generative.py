@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fieldguide import diffusion, video
+from fieldguide.chapters import diffusion, video
 from fieldguide.resources import data_path
 
 torch.set_num_threads(diffusion.THREADS)  # tiny models: one thread is fastest and repeatable

@@ -235,7 +235,7 @@ course trains its own with the real diffusers classes.
   cosine decay, labels dropped to class 10 with probability 0.1, noise-prediction MSE. Seed 0,
   1 thread, `torch.use_deterministic_algorithms(True)`. Mean loss of the last 100 steps:
   {summary['final_loss']:.4f}.
-- **Made by:** `python -m fieldguide train ddpm-digits --steps {summary['steps']}` (fieldguide/diffusion.py),
+- **Made by:** `python -m fieldguide train ddpm-digits --steps {summary['steps']}` (fieldguide/chapters/diffusion.py),
   with torch {torch.__version__} and diffusers {diffusers.__version__} on a 2-core CPU; it took
   {summary['seconds']} s of wall time on a machine busy with other jobs (expect less on a quiet one).
 - **Reproducible:** the same command with the same torch and diffusers versions writes
