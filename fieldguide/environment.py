@@ -82,6 +82,13 @@ def _cgroup_cpu_quota() -> int | None:
     return None
 
 
+def _int_env(name: str) -> int | None:
+    try:
+        return max(1, int(os.environ[name]))
+    except (KeyError, ValueError):
+        return None
+
+
 def _read(path: str) -> str:
     with open(path, encoding="ascii") as handle:
         return handle.read()
@@ -116,7 +123,7 @@ def setup(models: Iterable[str] = (), quiet: bool = False) -> CourseEnvironment:
         warnings.warn("Call fieldguide.setup() before importing transformers: the offline flag came too late.")
     for name, value in QUIET_SETTINGS.items():
         os.environ.setdefault(name, value)
-    threads = cpu_budget()
+    threads = min(cpu_budget(), _int_env("OMP_NUM_THREADS") or 1 << 16)  # a lower OMP_NUM_THREADS wins
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
     online = _decide_online()

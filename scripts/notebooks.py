@@ -3,6 +3,11 @@
     python scripts/notebooks.py run NOTEBOOK...      execute in place, store outputs (for authors)
     python scripts/notebooks.py measure NOTEBOOK...  wall time and peak memory of each, as a table
                                                      (--json FILE writes them; --max-mb fails above)
+    python scripts/notebooks.py test NOTEBOOK...     nbval on each notebook alone, measured as it runs
+                                                     (one execution per notebook; same --json/--max-mb)
+    python scripts/notebooks.py stability [NOTEBOOK...]
+                                                     nbval under other CPU paths, 1 thread and load;
+                                                     lists the cells whose stored output did not hold
 
 Each notebook runs in its own child process whose kernel is its only child, so the peak resident
 memory the operating system reports for that process's children is the kernel's peak.
@@ -12,16 +17,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
 VOLATILE_METADATA = ("execution", "collapsed", "scrolled")
+ROOT = Path(__file__).resolve().parent.parent
+NBVAL = ["--nbval", "--nbval-cell-timeout=300", f"--nbval-sanitize-with={ROOT / 'tests' / 'nbval-sanitize.cfg'}",
+         "-p", "no:cacheprovider", "-q"]
+# What one machine can vary of what another CPU would do differently (see README, "Stable outputs").
+# Each runs every notebook's nbval once; "busy" adds two spinning processes for the whole run.
+VARIATIONS: dict[str, dict[str, str]] = {
+    "1 thread": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    "no SIMD kernels": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                        "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "MKL_CBWR": "COMPATIBLE"},
+    "AVX2 kernels, CTranslate2 with MKL": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                                           "CT2_USE_MKL": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "CTranslate2 without MKL": {"CT2_USE_MKL": "0"},
+    "busy": {},
+}
 
 
 def execute(path: Path, store: bool, timeout: int = 600) -> dict[str, float]:
@@ -53,26 +75,108 @@ def measure(paths: list[Path], store: bool) -> dict[str, dict[str, float]]:
     return results
 
 
+def nbval(path: Path, env: dict[str, str] | None = None) -> tuple[dict[str, float], list[str], str]:
+    """nbval on one notebook in a child process: its measurements, the failing cells, the output tail."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "junit.xml"
+        started = time.perf_counter()
+        finished = subprocess.run([sys.executable, "-m", "pytest", str(path), *NBVAL, f"--junitxml={report}"],
+                                  capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})})
+        seconds = time.perf_counter() - started
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        failed = []
+        if report.is_file():
+            for case in ElementTree.parse(report).iter("testcase"):
+                if case.find("failure") is not None or case.find("error") is not None:
+                    failed.append(case.get("name", "?"))
+        elif finished.returncode:
+            failed.append("(pytest did not run)")
+    # ru_maxrss of children is the largest child so far (pytest or its kernel): call this once per
+    # process for a notebook's own peak, as `test` does through `_nbval`.
+    return {"seconds": round(seconds, 1), "peak_mb": round(peak_kb / 1024)}, failed, finished.stdout[-3000:]
+
+
+def test(paths: list[Path]) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
+    """nbval each notebook alone, each in its own process so its peak memory is its own."""
+    results, failures = {}, {}
+    for path in paths:
+        finished = subprocess.run([sys.executable, __file__, "_nbval", str(path)], capture_output=True, text=True)
+        outcome = json.loads(finished.stdout.strip().splitlines()[-1])
+        results[path.name] = outcome["measured"]
+        if outcome["failed"]:
+            failures[path.name] = outcome["failed"]
+            sys.stdout.write(outcome["tail"])
+        state = "ok" if not outcome["failed"] else f"FAILED: {', '.join(outcome['failed'])}"
+        print(f"{path.name:<36} {outcome['measured']['seconds']:>6} s  {outcome['measured']['peak_mb']:>6} MB  {state}", flush=True)
+    return results, failures
+
+
+def stability(paths: list[Path], names: list[str]) -> dict[str, dict[str, list[str]]]:
+    """nbval over every notebook under each variation; the cells that differ, per variation."""
+    report: dict[str, dict[str, list[str]]] = {}
+    for name in names:
+        spinners = []
+        if name == "busy":  # two processes spinning for the whole run, bounded by this loop
+            spin = "import time\nend = time.time() + 3600\nwhile time.time() < end: pass"
+            spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+        try:
+            started = time.perf_counter()
+            report[name] = {}
+            for path in paths:
+                _, failed, _ = nbval(path, VARIATIONS[name])
+                if failed:
+                    report[name][path.name] = failed
+            count = sum(len(cells) for cells in report[name].values())
+            print(f"{name:<40} {count:>3} differing cells  ({time.perf_counter() - started:.0f} s)", flush=True)
+            for notebook, cells in report[name].items():
+                print(f"    {notebook}: {', '.join(cells)}")
+        finally:
+            for spinner in spinners:
+                spinner.kill()
+                spinner.wait()
+    return report
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("run", "measure", "_one"))
-    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("action", choices=("run", "measure", "test", "stability", "_one", "_nbval"))
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--variation", action="append", choices=list(VARIATIONS),
+                        help="stability: only these variations (default: all)")
     parser.add_argument("--store", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="write the measurements to this file")
     parser.add_argument("--max-mb", type=float, help="fail if a notebook's peak memory is above this")
     args = parser.parse_args()
+    args.notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     if args.action == "_one":
         print(json.dumps(execute(args.notebooks[0], store=args.store)))
         return 0
-    results = measure(args.notebooks, store=args.action == "run")
+    if args.action == "_nbval":
+        measured, failed, tail = nbval(args.notebooks[0])
+        print(json.dumps({"measured": measured, "failed": failed, "tail": tail}))
+        return 0
+    if args.action == "stability":
+        report = stability(args.notebooks, args.variation or list(VARIATIONS))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        return 1 if any(report.values()) else 0
+    failures: dict[str, list[str]] = {}
+    if args.action == "test":
+        results, failures = test(args.notebooks)
+    else:
+        results = measure(args.notebooks, store=args.action == "run")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     too_big = {name: r["peak_mb"] for name, r in results.items() if args.max_mb and r["peak_mb"] > args.max_mb}
     if too_big:
         print(f"over the {args.max_mb:.0f} MB memory budget: {too_big}", file=sys.stderr)
-        return 1
-    return 0
+    if failures:
+        cells = sum(len(c) for c in failures.values())
+        print(f"nbval: {cells} cell(s) failed in {len(failures)} notebook(s): {failures}", file=sys.stderr)
+    print(f"notebooks: {len(results) - len(failures)} passed, {len(failures)} failed")
+    return 1 if too_big or failures else 0
 
 
 if __name__ == "__main__":

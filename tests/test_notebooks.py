@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fieldguide import kit
+from fieldguide import checks, kit
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -59,13 +60,88 @@ def test_notebook_was_run_top_to_bottom_with_outputs_and_no_errors(path):
             assert not [o for o in cell["outputs"] if o["output_type"] == "error"], source(cell)[:80]
 
 
+CHECK_CALL = re.compile(r"fg\.check\(\s*[\"']([^\"']+)[\"']")
+HIDDEN_SOLUTION = {"hide-cell"}
+
+
+def is_solution(cell: dict) -> bool:
+    return bool(HIDDEN_SOLUTION & set(cell["metadata"].get("tags", [])))
+
+
+def exercises(path: Path) -> dict[str, tuple[int | None, int | None]]:
+    """Each exercise id: the index of its first visible exercise cell and of its first hidden solution."""
+    found: dict[str, list[int | None]] = {}
+    for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        for exercise in CHECK_CALL.findall(source(cell)):
+            slot = found.setdefault(exercise, [None, None])
+            place = 1 if is_solution(cell) else 0
+            if slot[place] is None:
+                slot[place] = index
+    return {exercise: (shown, solution) for exercise, (shown, solution) in found.items()}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_has_a_self_checking_exercise_with_a_hidden_solution(path):
-    cells = code_cells(path)
-    assert any("answer = ..." in source(c) and "fg.check(" in source(c) for c in cells)
-    solutions = [c for c in cells if "hide-input" in c["metadata"].get("tags", [])]
-    assert solutions and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in solutions)
-    assert any("correct." in "".join(o.get("text", "")) for c in solutions for o in c["outputs"])
+def test_exercises_check_themselves_against_the_key_with_hidden_solutions(path):
+    """Every exercise: `answer = ...`, `fg.check("NN.name", answer)`, a key entry, a hidden solution that passes."""
+    cells = json.loads(path.read_text())["cells"]
+    found = exercises(path)
+    assert found, "a chapter needs exercises"
+    assert sum(name.split(".", 1)[1].startswith("concept-") for name in found) >= 3, "3-5 concept questions (ids NN.concept-...)"
+    for exercise, (shown, solution) in found.items():
+        assert exercise.startswith(path.name[:2] + "."), f"{exercise}: ids start with the chapter number"
+        checks.entry(exercise)  # raises when the key lacks it
+        assert shown is not None and "answer = ..." in source(cells[shown]), f"{exercise}: the exercise cell leaves answer = ..."
+        assert solution is not None and solution > shown, f"{exercise}: a hidden solution cell follows the exercise"
+        hidden = cells[solution]["metadata"].get("jupyter", {})
+        assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), f"{exercise}: solution source and outputs collapsed"
+        said = "".join("".join(o.get("text", "")) for o in cells[solution]["outputs"])
+        assert f"{exercise}: correct." in said, f"{exercise}: the stored solution output must pass the check"
+    for cell in cells:
+        assert "expected=" not in source(cell), "expected answers live in the answer key, not in the notebook"
+
+
+def visible_text(cell: dict) -> str:
+    """What a learner sees of a cell before opening any solution."""
+    if is_solution(cell) or {"remove-cell", "remove-input"} & set(cell["metadata"].get("tags", [])):
+        return ""
+    outputs = []
+    for output in cell.get("outputs", []):
+        outputs.append("".join(output.get("text", "")))
+        outputs.append("".join(output.get("data", {}).get("text/plain", "")))
+        outputs.append("".join(output.get("data", {}).get("text/html", "")))
+    return source(cell) + "\n" + "\n".join(outputs)
+
+
+def candidates(text: str, entry: dict) -> set:
+    """Values in ``text`` that could be an answer of this key entry's kind (see checks.py)."""
+    kind = entry["kind"]
+    if kind in ("text", "choice"):
+        words = set(re.findall(r"[\w][\w\-./+]*", text)) | set(re.findall(r"[\"']([^\"'\n]{1,80})[\"']", text))
+        found = words | {" " + w for w in words}
+        return {w for w in found if len(w.strip()) >= 3}
+    if kind == "integer":
+        numbers = {int(n.replace(",", "")) for n in re.findall(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\w])|(?<![\w.])\d+(?![\w.])", text)}
+        return {n for n in numbers if abs(n) >= 10}
+    if kind == "number":
+        return {float(n) for n in re.findall(r"-?\d+\.\d+", text)}
+    return set()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_answer_is_visible_before_its_exercise_is_solved(path):
+    """Hash every word and number a learner sees before a solution; none may be the key's answer."""
+    cells = json.loads(path.read_text())["cells"]
+    for exercise, (shown, solution) in exercises(path).items():
+        entry = checks.entry(exercise)
+        seen = "\n".join(visible_text(cell) for cell in cells[: (solution or shown) + 1])
+        for value in candidates(seen, entry):
+            try:
+                leaked = checks.is_right(exercise, value)
+            except checks.AnswerError:
+                continue
+            assert not leaked, f"{exercise}: its answer {value!r} is visible before the learner solves it"
 
 
 def test_every_notebook_is_in_the_table_of_contents():
