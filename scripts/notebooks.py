@@ -137,6 +137,23 @@ def stability(paths: list[Path], names: list[str]) -> dict[str, dict[str, list[s
     return report
 
 
+def record(path: Path, results: dict[str, dict[str, float]]) -> None:
+    """Merge this run's measurements into ``path`` with the date, the cores and the library versions."""
+    import datetime
+    from importlib import metadata
+
+    from fieldguide.environment import cpu_budget
+
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    today = datetime.date.today().isoformat()
+    libraries = ("torch", "transformers", "sentence-transformers", "diffusers", "huggingface-hub", "nbval")
+    path.write_text(json.dumps({
+        "cores": cpu_budget(),
+        "versions": {name: metadata.version(name) for name in libraries},
+        "notebooks": {**previous.get("notebooks", {}), **{name: {**r, "date": today} for name, r in results.items()}},
+    }, indent=2, sort_keys=True) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("run", "measure", "test", "stability", "_one", "_nbval"))
@@ -146,6 +163,8 @@ def main() -> int:
     parser.add_argument("--store", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="write the measurements to this file")
     parser.add_argument("--max-mb", type=float, help="fail if a notebook's peak memory is above this")
+    parser.add_argument("--record", type=Path, help="test: when all pass, write the measurements, date and "
+                        "library versions here (data/measurements.json feeds the book's badges)")
     args = parser.parse_args()
     args.notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     if args.action == "_one":
@@ -175,6 +194,8 @@ def main() -> int:
     if failures:
         cells = sum(len(c) for c in failures.values())
         print(f"nbval: {cells} cell(s) failed in {len(failures)} notebook(s): {failures}", file=sys.stderr)
+    if args.record and not failures and not too_big:
+        record(args.record, results)
     print(f"notebooks: {len(results) - len(failures)} passed, {len(failures)} failed")
     return 1 if too_big or failures else 0
 
