@@ -23,12 +23,23 @@ from fieldguide.resources import data_path, load_yaml
 FIELDS = (
     "id", "former_ids", "organization", "domain", "pipeline_tag", "modality", "parameters", "licence",
     "licence_note", "gated", "release_year", "library", "why", "chapter", "stand_in", "note", "source", "checked",
+    "checked_by", "selection", "selected", "loader",
 )
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 PARAMETERS = re.compile(r"^(\d+(?:\.\d+)?)([KMB])$")
 SCALE = {"K": 1e3, "M": 1e6, "B": 1e9}
 UNKNOWN = "unknown"
+NONE = "none"
 SPACE_SDKS = ("gradio", "streamlit", "docker", "static", UNKNOWN)
+CHECKED_BY = ("primary card", "copy", "computed")
+SELECTION = {
+    "use": "widely used: the most-downloaded kinds of model (small encoders, embedders, ASR, classifiers)",
+    "influence": "historically influential or the reference model of its family",
+    "coverage": "chosen to cover a task family a chapter teaches or names",
+    "review": "added after the issue-11 review named it among the Hub's most-downloaded models",
+    "course": "the course runs it offline (or its exact weights)",
+}
+CALLED = ("SentenceTransformer", "CrossEncoder")
 
 
 class CatalogError(FieldGuideError):
@@ -81,10 +92,26 @@ def _check_entry(entry: dict[str, Any], tasks: dict[str, dict], course_models: s
         problems.append("gated: must be true, false or 'unknown'")
     if entry["release_year"] != UNKNOWN and not (2015 <= int(entry["release_year"]) <= dt.date.today().year):
         problems.append(f"release_year: {entry['release_year']!r} is out of range")
-    if entry["chapter"] not in _known("chapters.yaml", "slug"):
-        problems.append(f"chapter: {entry['chapter']!r} is not a course chapter (data/chapters.yaml)")
-    if entry["stand_in"] not in course_models:
+    chapters = known_chapters()
+    if entry["chapter"] not in chapters and entry["chapter"] != NONE:
+        problems.append(f"chapter: {entry['chapter']!r} is not a course chapter (data/chapters.yaml) or a domain's planned one")
+    if entry["stand_in"] == NONE:
+        if chapters.get(entry["chapter"]):
+            problems.append(f"stand_in: none, but chapter {entry['chapter']!r} has stand-ins")
+    elif entry["stand_in"] not in course_models:
         problems.append(f"stand_in: {entry['stand_in']!r} is not a course model or a chapter's stand-in")
+    checked_by = entry["checked_by"] if isinstance(entry["checked_by"], list) else [entry["checked_by"]]
+    if not checked_by or any(way not in CHECKED_BY for way in checked_by):
+        problems.append(f"checked_by: {entry['checked_by']!r} is not a list of {CHECKED_BY}")
+    if entry["selection"] not in SELECTION:
+        problems.append(f"selection: {entry['selection']!r} is not one of {sorted(SELECTION)}")
+    try:
+        dt.date.fromisoformat(str(entry["selected"]))
+    except ValueError:
+        problems.append(f"selected: {entry['selected']!r} is not a YYYY-MM-DD date")
+    loader = entry["loader"]
+    if loader is not None and not (isinstance(loader, dict) and set(loader) <= {"class", "id"} and "class" in loader):
+        problems.append("loader: null or {class: NAME[, id: ORG/NAME]}")
     if not str(entry["source"]).startswith("https://"):
         problems.append("source: must be an https URL")
     try:
@@ -94,6 +121,15 @@ def _check_entry(entry: dict[str, Any], tasks: dict[str, dict], course_models: s
     if not entry["why"] or len(entry["why"]) > 160:
         problems.append("why: one line of at most 160 characters")
     return problems
+
+
+def known_chapters() -> dict[str, list[str]]:
+    """Chapter slug -> its stand-ins: the course's chapters, plus chapters a domain plans (no stand-ins yet)."""
+    chapters = {row["slug"]: list(row["stand_ins"]) for row in load_yaml("chapters.yaml")}
+    for domain in load_yaml("domains.yaml"):
+        if domain["chapter"] != NONE:
+            chapters.setdefault(domain["chapter"], [])
+    return chapters
 
 
 def validate(entries: list[dict[str, Any]]) -> None:
@@ -172,10 +208,17 @@ def suggest(
 
 
 def load_snippet(entry: dict[str, Any]) -> str:
-    """The one line that loads a catalog model online, in the library its card names (data/loaders.yaml)."""
+    """The one line that loads a catalog model online, in the library its card names (data/loaders.yaml).
+
+    An entry's ``loader`` names the class (and, where the weights live in another repository, such
+    as a diffusers-format copy, that repository) when the library's default would be wrong.
+    """
     loaders = load_yaml("loaders.yaml")
     model_id, tag, library = entry["id"], entry["pipeline_tag"], entry["library"]
-    if library in ("sentence-transformers", "diffusers"):
+    if entry.get("loader"):
+        name, repo = entry["loader"]["class"], entry["loader"].get("id", model_id)
+        return f'{name}("{repo}")' if name in CALLED else f'{name}.from_pretrained("{repo}")'
+    if library in ("sentence-transformers", "diffusers", "timm"):
         return loaders[library].format(id=model_id)
     if library != "transformers":
         return loaders["other"].format(library=library)
@@ -192,7 +235,7 @@ def siblings(chapter: str) -> pd.DataFrame:
     frame = models()
     frame = frame[frame["chapter"] == chapter]
     if frame.empty:
-        raise FieldGuideError(f"No catalog models point at chapter {chapter!r}.")
+        raise FieldGuideError(f"No catalog models point at chapter {chapter!r}; chapters: {sorted(known_chapters())}.")
     return pd.DataFrame({
         "model": frame["id"],
         "task": frame["pipeline_tag"],

@@ -39,7 +39,8 @@ def _chapter_link(slug: str) -> str:
     """A link to the chapter's notebook from book/catalog/, or its title when it is not in the book yet."""
     chapter = next((c for c in load_yaml("chapters.yaml") if c["slug"] == slug), None)
     if chapter is None:
-        return "—"
+        planned = next((d["title"] for d in load_yaml("domains.yaml") if d["chapter"] == slug), None)
+        return f"{planned} (planned)" if planned else "—"
     if chapter["notebook"] in _in_book():
         return f"[{chapter['title']}](../../{chapter['notebook']}.ipynb)"
     return f"{chapter['title']} (coming)"
@@ -49,37 +50,61 @@ def _gated(value: object) -> str:
     return {True: "yes", False: "no"}.get(value, "unknown")  # type: ignore[arg-type]
 
 
+SELECTED_ON = "2026-11-26, revised 2026-11-27"
+DOWNLOAD_STUDY = (
+    "[L. Bourdois, *Which models are downloaded most often on the Hugging Face Hub?*]"
+    "(https://huggingface.co/blog/lbourdois/huggingface-models-stats), Hugging Face community blog, October 2025"
+)
+HFJS_COMMIT = "fe42e68017ffc76d09922ea8f9b38a6964345710"
+
+
+def _checked_by(value: object) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)
+
+
 def top_100() -> str:
-    """The Top-100 page: one table per domain, in catalog order."""
+    """The catalog page: how the models were chosen, one table per domain, and the review's changes."""
     frame = catalog.models()
     checked = sorted(frame["checked"].astype(str).unique())
     counts = frame["licence_class"].value_counts()
+    review = load_yaml("catalog-review.yaml")
     parts = [
         GENERATED,
-        "# The Top 100\n\n",
-        f"{len(frame)} of the most-used and most influential models on the Hugging Face Hub, in "
-        f"{frame['domain'].nunique()} domains. Every licence, task, size and Hub id was checked "
-        f"against the source linked in its row ({', '.join(checked)}); \"unknown\" means we could not "
-        "confirm it from a primary source, and we wrote that rather than guess.\n\n",
-        "**How the list was chosen.** The order is an editorial judgment of use and influence, not a "
-        "download ranking: download counts change every day and the Hub shows only recent ones, so "
-        "this page shows none. It is weighted by real use. Most downloads on the Hub are small text "
-        "encoders and sentence embedders running inside other people's software, so those come "
-        "first, ahead of the famous chat models.\n\n",
-        "**Reading the table.** *Parameters* is the count the authors state. *fp16* is the memory the "
-        "weights alone take at 2 bytes per parameter (double it for fp32); running a model needs "
-        "more on top of that for activations and, for language models, the KV cache. *Licence* is "
-        "the id on the model card; a *gated* model asks you to accept its conditions on the Hub "
-        "before you can download it.\n\n",
+        f"# The catalog: {len(frame)} models\n\n",
+        f"{len(frame)} models on the Hugging Face Hub, in {frame['domain'].nunique()} domains, chosen by hand. "
+        f"Every licence, task, size and Hub id was checked against the source linked in its row "
+        f"({', '.join(checked)}); the *Checked by* column says how (*primary card*: the model's own card or "
+        "repository page; *copy*: a derived card or another page; *computed*: by us, for example a parameter "
+        "count from the size of the weight file). \"unknown\" means we could not confirm a fact, and we "
+        "wrote that rather than guess.\n\n",
+        f"**How the {len(frame)} were chosen, and when.** By the course's authors, on {SELECTED_ON}. This is "
+        "*not* a download ranking and the order is not one: the Hub does publish counts (its API gives "
+        "`downloads`, the last 30 days, and `downloadsAllTime`), but the machines that build this book cannot "
+        "reach the Hub, and we found no dated public snapshot of per-model counts that we could verify, so "
+        "this page shows no download figure for any model. The rule: cover every task family the chapters "
+        "teach, weighted towards the kinds of model that public download statistics say dominate. The one "
+        f"dated analysis we found, {DOWNLOAD_STUDY}, reports that the 50 most downloaded entities took "
+        "80.22% of all Hub downloads, that 92.48% of downloads were of models under one billion parameters, "
+        "and that text encoders took over 45% of all downloads; so small encoders and embedders fill much "
+        "of this list, ahead of the famous chat models. Each row's *Why here* says which reason applies: "
+        + "; ".join(f"*{key}*: {text}" for key, text in catalog.SELECTION.items())
+        + ".\n\n",
+        "**Reading the table.** *Parameters* is the count the authors state (or one we computed, as the "
+        "*Checked by* column says). *fp16* is the memory the weights alone take at 2 bytes per parameter "
+        "(double it for fp32); running a model needs more on top of that for activations and, for language "
+        "models, the KV cache. *Licence* is the id on the model card; a *gated* model asks you to accept "
+        "its conditions on the Hub before you can download it.\n\n",
         "Licence classes: "
         + ", ".join(f"{counts.get(name, 0)} {name}" for name in LICENCE_CLASSES)
         + " (see `data/licences.yaml`).\n\n",
     ]
     for domain in load_yaml("domains.yaml"):
         rows = frame[frame["domain"] == domain["id"]]
-        parts.append(f"## {domain['title']}\n\n{domain['blurb']} Taught in: {_chapter_link(domain['chapter'])}.\n\n")
+        taught = _chapter_link(domain["chapter"]) if domain["chapter"] != "none" else "no chapter"
+        parts.append(f"## {domain['title']}\n\n{domain['blurb']} Taught in: {taught}.\n\n")
         parts.append(_table(
-            ["#", "Model", "Task", "Parameters", "fp16", "Licence", "Gated", "Year", "Why it matters"],
+            ["#", "Model", "Task", "Parameters", "fp16", "Licence", "Gated", "Year", "Why it matters", "Why here",
+             "Checked by"],
             [
                 [
                     row.rank,
@@ -92,6 +117,8 @@ def top_100() -> str:
                     _gated(row.gated),
                     row.release_year,
                     row.why + f" [source]({row.source})",
+                    f"{row.selection} ({row.selected})",
+                    _checked_by(row.checked_by) + f" ({row.checked})",
                 ]
                 for row in rows.itertuples()
             ],
@@ -103,6 +130,22 @@ def top_100() -> str:
         f"- **{row.id}**: " + " ".join(text for text in (row.licence_note, row.note) if text) + "\n"
         for row in notes.itertuples()
     ]
+    added = {item["id"] for item in review["added"]}
+    changed = {item["id"] for item in review["changed"]}
+    parts.append("\n## Closing note: what the 2026-11-27 review changed\n\n")
+    parts.append(f"**Added ({len(review['added'])}).**\n\n")
+    parts += [f"- {item['id']}: {item['reason']}.\n" for item in review["added"]]
+    parts.append(f"\n**Dropped ({len(review['dropped'])}).**\n\n")
+    parts += [f"- {item['id']}: {item['reason']}.\n" for item in review["dropped"]]
+    parts.append(f"\n**Changed but kept ({len(review['changed'])}).**\n\n")
+    parts += [f"- {item['id']}: {item['reason']}.\n" for item in review["changed"]]
+    kept = frame[~frame["id"].isin(added | changed)]
+    parts.append(
+        f"\n**Kept ({len(kept)}), with the reason each stays** (the *Why here* of its row, "
+        f"{kept['selected'].astype(str).iloc[0]}):\n\n"
+    )
+    for reason, group in kept.groupby("selection", sort=False):
+        parts.append(f"- *{reason}* ({catalog.SELECTION[reason]}): " + ", ".join(group["id"]) + ".\n")
     return "".join(parts)
 
 
@@ -121,6 +164,30 @@ def spaces_page() -> str:
         "as the next release arrives, while Spaces that people use every day stay out of sight. Likes "
         "accumulate for years and favour old favourites. Neither is a ranking of use, so this page "
         "lists Spaces that were influential or are typical of a kind, and says why, in our words.\n\n",
+        "## Why Spaces catch on\n\n"
+        "What the notable Spaces below have in common, with the sources we checked (2026-11-27):\n\n"
+        "- **Free hardware.** *ZeroGPU* gives Spaces shared GPUs that are attached only while a request "
+        "runs; the Hub documentation calls it \"free GPU access\" and says ZeroGPU Spaces are free to use "
+        "for everyone (hosting one has had its own conditions, and the GPU model named has changed over "
+        "time) ([ZeroGPU docs](https://huggingface.co/docs/hub/spaces-zerogpu)). Big new models such as "
+        "FLUX.1 can be tried by anyone the day they are released.\n"
+        "- **Demos shipped with papers.** Hugging Face and arXiv added a *Demos* tab to arXiv abstract "
+        "pages that links the Spaces built for a paper "
+        "([announcement](https://huggingface.co/blog/arxiv), [how to](https://huggingface.co/docs/hub/spaces-add-to-arxiv)), "
+        "and the Hub's paper, model and dataset pages list the Spaces that use them, with the authors' own "
+        "marked ([featured Spaces](https://huggingface.co/docs/hub/spaces-featured)).\n"
+        "- **Press and social media.** A Space can go viral beyond the field: DALL·E mini became, in "
+        "WIRED's words, \"the internet's favorite AI meme machine\" in June 2022 "
+        "([WIRED](https://wired.me/business/dall-e-mini-is-the-internets-favorite-ai-meme-machine/)). "
+        "Hugging Face's weekly *Spaces of the Week* do the same on a small scale.\n"
+        "- **Models that run in the browser.** A *static* Space can ship a model to the visitor's browser "
+        "(Transformers.js with WebGPU), so it needs no server GPU at all "
+        "([SmolLM2 WebGPU README](https://huggingface.co/spaces/HuggingFaceTB/SmolLM2-1.7B-Instruct-WebGPU/blob/9b74f9c981fc67732b2b31eed13bf8218030ac78/README.md)).\n"
+        "- **Duplication.** A public Space can be duplicated into your own account, with its code "
+        "and settings; the copy's README records `duplicated_from:` and its page says \"Duplicated from\" "
+        "([an example copy](https://huggingface.co/spaces/JohnTan38/llama-2-7b-chat-1/blob/main/README.md)). "
+        "A popular demo becomes a template, and a busy one is escaped by running your own copy.\n\n"
+        "We could not measure which of these matters most: the Hub publishes no usage figures for Spaces.\n\n"
         f"{len(entries)} Spaces, checked on {', '.join(sorted({str(e['checked']) for e in entries}))}; "
         "a Space's hardware and status change often, so the status column says \"unknown\" unless a "
         "source stated it.\n\n",
@@ -149,8 +216,13 @@ def tasks_page() -> str:
         "# The Hub's task taxonomy\n\n",
         "Every model repository on the Hub carries one *pipeline tag*: the task its widget and "
         "`pipeline()` run. The tags are grouped by modality, as the Hub's own task list groups them "
-        "(the `pipelines.ts` file of [huggingface.js](https://github.com/huggingface/huggingface.js), "
-        "read on 2026-11-26). The last column counts this guide's catalog models that carry the tag.\n\n",
+        "(the `pipelines.ts` file of [huggingface.js](https://github.com/huggingface/huggingface.js) on its `main` "
+        f"branch, read at commit [{HFJS_COMMIT[:8]}](https://github.com/huggingface/huggingface.js/blob/{HFJS_COMMIT}/"
+        "packages/tasks/src/pipelines.ts) of 2026-08-21; the file last changed on 2025-12-05, when `image-text-to-image` "
+        "and `image-text-to-video` were added; `text2text-generation` was folded into `text-generation` on 2025-07-09). "
+        "The *Chapter* column links a chapter only where its notebook teaches the task (runs or builds a model for "
+        "it), not where it merely names it. The last column counts this guide's catalog models that carry the tag."
+        "\n\n",
     ]
     for modality in dict.fromkeys(frame["modality"]):
         rows = frame[frame["modality"] == modality]

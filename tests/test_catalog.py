@@ -1,7 +1,11 @@
-"""The catalog: the committed data validates, broken files fail naming entry and field, suggest() works."""
+"""The catalog: the committed data validates, broken files fail naming entry and field, suggest() works,
+task tags match huggingface.js, and every "run it online" line resolves in the installed libraries."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -23,11 +27,22 @@ def write_catalog(tmp_path: Path, entries: list[dict]) -> Path:
     return path
 
 
-def test_the_catalog_has_exactly_100_sourced_entries_in_every_domain(entries):
-    assert len(entries) == 100
-    assert len({e["id"] for e in entries}) == 100
+def test_every_entry_is_sourced_dated_and_says_why_it_is_here(entries):
+    assert len({e["id"] for e in entries}) == len(entries) > 100
     assert {e["domain"] for e in entries} == {d["id"] for d in yaml.safe_load(data_path("domains.yaml").read_text())}
     assert all(e["source"].startswith("https://") and e["checked"] for e in entries)
+    assert all(e["selection"] in catalog.SELECTION and e["selected"] and e["checked_by"] for e in entries)
+
+
+def test_the_page_states_the_count_the_rule_and_the_review():
+    page = pages.top_100()
+    review = load_yaml("catalog-review.yaml")
+    assert f"# The catalog: {len(catalog.models())} models" in page
+    assert "How the" in page and pages.SELECTED_ON in page and "not* a download ranking" in page
+    for item in review["added"] + review["dropped"] + review["changed"]:
+        assert item["id"] in page
+    assert not any(item["id"] in set(catalog.models()["id"]) for item in review["dropped"])
+    assert set(i["id"] for i in review["added"]) <= set(catalog.models()["id"])
 
 
 def test_weighted_by_use_small_encoders_outnumber_chat_models(entries):
@@ -46,6 +61,9 @@ def test_weighted_by_use_small_encoders_outnumber_chat_models(entries):
         ("checked", "last week", "checked: 'last week' is not a YYYY-MM-DD date"),
         ("modality", "audio", "modality: the Hub groups"),
         ("stand_in", "org/unknown", "stand_in: 'org/unknown' is not a course model"),
+        ("checked_by", ["hearsay"], "checked_by: ['hearsay'] is not a list of"),
+        ("selection", "vibes", "selection: 'vibes' is not one of"),
+        ("loader", {"klass": "X"}, "loader: null or {class: NAME"),
     ],
 )
 def test_a_broken_field_is_named_with_its_entry(tmp_path, entries, field, value, message):
@@ -103,8 +121,101 @@ def test_loader_lines_name_only_pipelines_that_transformers_has():
     assert set(tasks) <= set(get_supported_tasks())
 
 
+def test_siblings_work_for_a_planned_chapter():
+    table = catalog.siblings("rl")
+    assert len(table) >= 3 and set(table["task"]) == {"reinforcement-learning"}
+
+
+HFJS_COMMIT = "fe42e68017ffc76d09922ea8f9b38a6964345710"
+
+
+def hub_tags() -> set[str]:
+    return {row["tag"] for row in load_yaml("tasks.yaml") if row["kind"] == "task"}
+
+
+def test_tasks_match_huggingface_js_main_at_the_cited_commit():
+    assert HFJS_COMMIT in data_path("tasks.yaml").read_text()
+    tags = hub_tags()
+    assert {"video-to-video", "image-text-to-image", "image-text-to-video"} <= tags
+    assert not {"biology", "text2text-generation"} & tags
+    assert {"tokenizer", "feature-extractor"} == {r["tag"] for r in load_yaml("tasks.yaml") if r["kind"] == "component"}
+    pipelines_ts = os.environ.get("HFJS_PIPELINES_TS")  # a checkout's packages/tasks/src/pipelines.ts
+    if pipelines_ts:
+        body = Path(pipelines_ts).read_text().split("export const PIPELINE_DATA = {")[1].split("} satisfies")[0]
+        assert tags == set(re.findall(r'^\t"?([a-z0-9-]+)"?: \{', body, re.M))
+
+
+def test_the_tags_the_catalog_and_the_chapters_use_are_hub_tags(entries):
+    tags = hub_tags()
+    assert {e["pipeline_tag"] for e in entries} - {"unknown"} <= tags
+    assert {row["tag"] for row in load_yaml("tasks.yaml") if row["chapter"] != "none"} <= tags | {"tokenizer", "feature-extractor"}
+    used = set()
+    for notebook in sorted(Path(data_path("models.yaml")).parents[1].glob("notebooks/*.ipynb")):
+        for cell in json.loads(notebook.read_text())["cells"]:
+            code = "".join(cell["source"]) if cell["cell_type"] == "code" else ""
+            used |= set(re.findall(r'task\s*=\s*["\']([a-z0-9-]+)["\']', code))
+            used |= set(re.findall(r'pipeline_tag"\]\s*==\s*"([a-z0-9-]+)"', code))
+            for group in re.findall(r'pipeline_tag"\]\.isin\(\s*\[([^\]]*)\]', code):
+                used |= set(re.findall(r'"([a-z0-9-]+)"', group))
+    assert used, "expected the chapters to filter the catalog by task somewhere"
+    assert used <= tags, f"not Hub tags: {sorted(used - tags)}"
+
+
+def test_chapters_are_linked_only_for_tasks_they_teach():
+    chapter_of = {row["tag"]: row["chapter"] for row in load_yaml("tasks.yaml")}
+    for tag in ("question-answering", "table-question-answering", "translation", "summarization", "audio-to-audio",
+                "image-to-image"):
+        assert chapter_of[tag] == "none", tag
+
+
+def test_every_run_it_online_line_resolves_in_the_installed_libraries(entries):
+    import diffusers
+    import sentence_transformers
+    import transformers
+    from transformers.pipelines import get_supported_tasks
+
+    modules = {"transformers": transformers, "diffusers": diffusers, "sentence-transformers": sentence_transformers}
+    checked = 0
+    for entry in entries:
+        line = catalog.load_snippet(entry)
+        assert f'"{entry["id"]}"' in line or (entry["loader"] or {}).get("id", "") in line, line
+        if entry["library"] not in modules:
+            assert line in (f"see the model card ({entry['library']})", f'timm.create_model("hf-hub:{entry["id"]}", pretrained=True)')
+            continue
+        if line.startswith("pipeline("):
+            task = re.match(r'pipeline\("([a-z0-9-]+)"', line)[1]
+            assert entry["library"] == "transformers" and task in get_supported_tasks() and task == entry["pipeline_tag"], line
+        else:
+            name = re.match(r"(\w+)[.(]", line)[1]
+            assert hasattr(modules[entry["library"]], name), f"{entry['id']}: {name} is not in {entry['library']}"
+        checked += 1
+    assert checked > 90
+
+
+@pytest.mark.parametrize(("model_id", "line"), [
+    ("stabilityai/sd-vae-ft-mse", 'AutoencoderKL.from_pretrained("stabilityai/sd-vae-ft-mse")'),
+    ("lllyasviel/sd-controlnet-canny", 'ControlNetModel.from_pretrained("lllyasviel/sd-controlnet-canny")'),
+    ("Wan-AI/Wan2.1-T2V-1.3B", 'WanPipeline.from_pretrained("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")'),
+    ("cross-encoder/ms-marco-MiniLM-L6-v2", 'CrossEncoder("cross-encoder/ms-marco-MiniLM-L6-v2")'),
+])
+def test_models_that_are_not_pipelines_load_with_their_own_class(entries, model_id, line):
+    assert catalog.load_snippet(next(e for e in entries if e["id"] == model_id)) == line
+
+
+def test_a_licence_reads_the_same_everywhere(entries):
+    turbo = next(e for e in entries if e["id"] == "stabilityai/sdxl-turbo")
+    assert "Non-Commercial Research Community License" in turbo["licence_note"]
+    assert catalog.licence_class(turbo["licence"], turbo["licence_note"]) == "non-commercial"
+    assert "non-commercial" in turbo["why"]
+
+
 def test_spaces_and_tasks_validate():
-    assert len(catalog.spaces()) >= 20
+    spaces = catalog.spaces()
+    assert len(spaces) >= 20
+    chat = [s for s in spaces if s["category"] == "llm-chat"]
+    assert len(chat) >= 3 and sum("open-weights" in s["shows"] for s in chat) >= 2
+    page = pages.spaces_page()
+    assert "## Why Spaces catch on" in page and "spaces-zerogpu" in page and "arxiv" in page.lower()
     tags = catalog.tasks()
     assert {"text-generation", "automatic-speech-recognition", "text-to-image"} <= set(tags["tag"])
     assert {"tokenizer", "feature-extractor"} <= set(tags["tag"])
