@@ -493,7 +493,7 @@ def _execute(nb: dict[str, Any], cwd: Path, timeout: float, memory_gb: float) ->
     try:
         client.execute(env=env, cwd=str(cwd), preexec_fn=_cap_memory(int(memory_gb * 2**30)), stderr=subprocess.DEVNULL)
     except CellTimeoutError:
-        failure = f"timed out after {timeout:g} s"
+        failure = f"timed out (the {timeout:g} s limit per notebook)"
     except DeadKernelError:
         failure = f"the kernel died (over the {memory_gb:g} GB memory cap, or killed)"
     except Exception as error:  # a broken submission must not stop the batch

@@ -139,8 +139,8 @@ def test_the_fixture_batch_gets_the_right_grades_and_messages(key: Path, tmp_pat
     assert said["bob", "98.squares"]["message"] == "the course's test rejects this answer"
     assert said["carol", "98.sum"]["message"] == "`answer` is still `...`"
     assert said["dan", "98.sum"]["message"] == "the exercise cell (cell 6) raised ZeroDivisionError: division by zero"
-    assert said["eve", "98.sum"]["message"] == "timed out after 8 s in this exercise's cell"
-    assert said["eve", "98.mean"]["message"] == "not reached: timed out after 8 s in cell 6"
+    assert said["eve", "98.sum"]["message"] == "timed out (the 8 s limit per notebook) in this exercise's cell"
+    assert said["eve", "98.mean"]["message"] == "not reached: timed out (the 8 s limit per notebook) in cell 6"
     assert "assigns `fg.check`" in said["frank", "98.capital"]["notes"]
     assert "assigns `fieldguide.checks.is_right`" in said["frank", "98.capital"]["notes"]
     assert said["grace", ""]["message"].startswith("not a readable notebook (JSONDecodeError")
