@@ -77,6 +77,57 @@ def _answer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _student(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fieldguide import instructor
+
+    written, warnings = instructor.write_student_editions(Path(args.out_dir), Path(args.course) if args.course else None)
+    for path in written:
+        print(f"wrote {path}")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from fieldguide import instructor
+
+    started = time.monotonic()
+    course = instructor.Course.load(Path(args.course) if args.course else None)
+    rows = instructor.grade(Path(args.submissions), course=course, timeout=args.timeout, memory_gb=args.memory_gb, progress=print)
+    if not rows:
+        print(f"error: no *.ipynb in {args.submissions}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    instructor.write_csv(rows, out)
+    feedback = Path(args.feedback) if args.feedback else out.parent / "feedback"
+    instructor.write_feedback(rows, feedback)
+    counts = {status: sum(row.status == status for row in rows) for status in instructor.STATUSES}
+    print(f"wrote {out} ({len(rows)} rows: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+          + f") and feedback in {feedback}/ in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def _instructor_commands(groups: argparse._SubParsersAction) -> None:
+    """``student`` and ``grade``: the instructor edition (see fieldguide/instructor.py)."""
+    student = groups.add_parser("student", help="write the student notebooks: no solutions, exercises reset")
+    student.add_argument("out_dir", help="folder for the student notebooks")
+    student.add_argument("--course", help="folder of instructor notebooks NN-*.ipynb (default: the course's chapters)")
+    student.set_defaults(run=_student)
+    grading = groups.add_parser("grade", help="run submitted notebooks offline and grade them with the course's key")
+    grading.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="folder of submitted *.ipynb")
+    grading.add_argument("--out", default="grades.csv", help="the grade sheet (default grades.csv)")
+    grading.add_argument("--feedback", help="folder for per-student Markdown (default: feedback/ beside --out)")
+    grading.add_argument("--course", help="folder of instructor notebooks NN-*.ipynb (default: the course's chapters)")
+    grading.add_argument("--timeout", type=float, default=600, help="seconds per notebook (default 600)")
+    grading.add_argument("--memory-gb", type=float, default=6, help="address-space cap of each kernel (default 6)")
+    grading.set_defaults(run=_grade)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line: ``models list|install|verify``, ``pages``, ``answer`` and ``train``."""
     top = argparse.ArgumentParser(prog="python -m fieldguide", description=__doc__)
@@ -112,6 +163,7 @@ def parser() -> argparse.ArgumentParser:
     ddpm.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
     ddpm.add_argument("--out", help="output folder (default data/checkpoints/ddpm-digits)")
     ddpm.set_defaults(run=_train_ddpm_digits)
+    _instructor_commands(groups)
     return top
 
 
