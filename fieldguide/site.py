@@ -49,7 +49,9 @@ def _one_copy_of_each_script(app: Any, pagename: str, templatename: str, context
         return
     seen, kept = set(), []
     for script in scripts:
-        key = (str(script), tuple(sorted(getattr(script, "attributes", {}).items())))
+        # The same file or inline body twice: sphinx-thebe and sphinx-togglebutton register their
+        # inline settings at setup and again per build, once with filename None and once with "".
+        key = (str(getattr(script, "filename", script) or ""), tuple(sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             kept.append(script)
