@@ -38,7 +38,7 @@ def test_environment_yml_repeats_requirements_txt_exactly():
 
 def test_hub_probe_answers_within_its_timeout_even_when_the_network_hangs(monkeypatch):
     monkeypatch.delenv("FIELDGUIDE_ASSUME_OFFLINE", raising=False)
-    monkeypatch.setattr(network, "_connect", lambda *args: time.sleep(10))
+    monkeypatch.setattr(network, "_answer", lambda *args: time.sleep(10))
     started = time.perf_counter()
     assert network.hub_reachable(timeout=0.5) is False
     assert time.perf_counter() - started < 1.5
