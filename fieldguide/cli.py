@@ -140,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = "stopped by SIGTERM" if isinstance(stop, Interrupted) and stop.signal_number == signal.SIGTERM else "interrupted"
         print(f"{name}; nothing half-installed was kept. Run the same command again.", file=sys.stderr)
         return 143 if name != "interrupted" else 130
+    except BrokenPipeError:  # the output was piped into a command that stopped reading (| head)
+        return 141
     except Exception as error:
         if args.debug:
             traceback.print_exc()
