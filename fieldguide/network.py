@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 import os
-import socket
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+import threading
+import urllib.request
 
-HUB_HOST = "huggingface.co"
+HUB_ENDPOINT = "https://huggingface.co"
 
 
-def _connect(host: str, port: int, timeout: float) -> None:
-    with socket.create_connection((host, port), timeout=timeout):
-        pass
+def http_problem(url: str, timeout: float = 5.0) -> str | None:
+    """Why ``url`` gives no HTTP answer below 400 (TLS handshake and all) within ``timeout``, or None when it does."""
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "fieldguide-probe"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return None if int(response.status) < 400 else f"HTTP {response.status}"
+    except Exception as error:  # DNS, TCP, TLS and HTTP errors all mean "no answer"
+        return str(getattr(error, "reason", error)) or type(error).__name__
 
 
 def hub_reachable(timeout: float = 1.5) -> bool:
-    """True when a TCP connection to the Hub opens within ``timeout`` seconds.
+    """True when the Hub (``HF_ENDPOINT``, as huggingface_hub reads it) answers HTTPS within ``timeout`` seconds.
 
-    The DNS look-up runs in a worker thread so that a resolver that hangs cannot stall a
-    notebook: the answer comes in at most ``timeout`` seconds either way.
-    ``FIELDGUIDE_ASSUME_OFFLINE=1`` answers False without touching the network.
+    A TCP connection is not enough: a proxy or captive portal may accept one and then fail the
+    TLS handshake, and huggingface_hub would retry for minutes. The request runs in a daemon
+    thread, so a DNS look-up that hangs neither delays the answer past ``timeout`` nor holds up
+    the process's exit. ``FIELDGUIDE_ASSUME_OFFLINE=1`` answers False without touching the network.
     """
     if os.environ.get("FIELDGUIDE_ASSUME_OFFLINE") == "1":
         return False
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        pool.submit(_connect, HUB_HOST, 443, timeout).result(timeout=timeout)
-        return True
-    except (OSError, FutureTimeout):
-        return False
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    url = os.environ.get("HF_ENDPOINT", HUB_ENDPOINT).rstrip("/") + "/"
+    answers: list[bool] = []
+
+    def probe() -> None:
+        answers.append(http_problem(url, timeout) is None)
+
+    worker = threading.Thread(target=probe, name="fieldguide-hub-probe", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(answers and answers[0])

@@ -38,7 +38,7 @@ def test_environment_yml_repeats_requirements_txt_exactly():
 
 def test_hub_probe_answers_within_its_timeout_even_when_the_network_hangs(monkeypatch):
     monkeypatch.delenv("FIELDGUIDE_ASSUME_OFFLINE", raising=False)
-    monkeypatch.setattr(network, "_connect", lambda *args: time.sleep(10))
+    monkeypatch.setattr(network, "http_problem", lambda *args: time.sleep(10))
     started = time.perf_counter()
     assert network.hub_reachable(timeout=0.5) is False
     assert time.perf_counter() - started < 1.5
@@ -96,3 +96,54 @@ def test_cpu_budget_follows_a_container_quota(monkeypatch):
     assert environment._cgroup_cpu_quota() == 2
     files["/sys/fs/cgroup/cpu.max"] = "max 100000\n"
     assert environment._cgroup_cpu_quota() is None
+
+
+def test_a_hub_that_accepts_tcp_but_fails_https_means_offline(tmp_path, monkeypatch):
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)], daemon=True).start()
+    endpoint = f"https://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        monkeypatch.delenv("FIELDGUIDE_ASSUME_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        started = time.perf_counter()
+        assert network.hub_reachable(timeout=1.0) is False
+        assert time.perf_counter() - started < 2.0  # the probe's budget, not minutes of retries
+        code = "import fieldguide, os; env = fieldguide.setup(quiet=True); print(env.online, os.environ['HF_HUB_OFFLINE'])"
+        result = run_python(code, HF_ENDPOINT=endpoint, HF_HUB_CACHE=str(tmp_path))
+        assert result.stdout.strip() == "False 1", result.stderr
+    finally:
+        server.close()
+
+
+def test_the_probe_wants_an_http_answer(monkeypatch):
+    import http.server
+    import threading
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("FIELDGUIDE_ASSUME_OFFLINE", raising=False)
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert network.hub_reachable(timeout=5) is True
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert network.http_problem(f"http://127.0.0.1:{server.server_port}/", timeout=1) is not None
+
+
+def test_a_hanging_dns_lookup_does_not_hold_up_the_process_exit():
+    code = (
+        "import time; from fieldguide import network\n"
+        "network.http_problem = lambda *args: time.sleep(20)\n"
+        "print(network.hub_reachable(timeout=0.5))"
+    )
+    started = time.perf_counter()
+    result = run_python(code)
+    assert result.stdout.strip() == "False", result.stderr
+    assert time.perf_counter() - started < 8  # interpreter start-up included; the stuck look-up is not waited for
