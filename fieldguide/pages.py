@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import html
 from functools import cache
 from pathlib import Path
 
@@ -62,6 +63,66 @@ def _checked_by(value: object) -> str:
     return ", ".join(value) if isinstance(value, list) else str(value)
 
 
+FIT_SHARE = 0.75  # a model "runs on" a machine when its weights take at most this share of its memory
+
+
+def _attribute(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _select(name: str, label: str, options: list[tuple[str, str]]) -> str:
+    choices = "".join(f'<option value="{_attribute(v)}">{html.escape(t)}</option>' for v, t in options)
+    return f'<label>{label} <select name="{name}">{choices}</select></label>'
+
+
+def _explorer(kind: str, rows: list[str], controls: list[str], total: int) -> str:
+    """One filterable, sortable table (static rows; book/_static/explorer.js filters them offline)."""
+    return (
+        "```{raw} html\n"
+        f'<div class="fg-explorer" data-kind="{kind}">\n'
+        f'<form class="fg-filters" role="search" aria-label="Filter the {kind}">\n'
+        f'<label>Search <input type="search" name="q" placeholder="name, task, words"></label>\n'
+        + "\n".join(controls)
+        + "\n</form>\n"
+        f'<p class="fg-count" aria-live="polite">{total} of {total} {kind}</p>\n'
+        + "\n".join(rows)
+        + "\n</div>\n```\n\n"
+    )
+
+
+def _runs_on(fp16_gb: float, fp32_gb: float) -> str:
+    """The hardware of data/hardware.yaml whose memory holds the weights (fp32 on CPUs, fp16 on GPUs)."""
+    if pd.isna(fp16_gb):
+        return "unknown"
+    fits = [machine["name"] for machine in load_yaml("hardware.yaml")
+            if (fp16_gb if machine["kind"] == "GPU memory" else fp32_gb) <= FIT_SHARE * machine["memory_gb"]]
+    return "|".join(fits) or "none"
+
+
+def _model_row(row: object) -> str:
+    size = "size unknown" if pd.isna(row.fp16_gb) else f"{row.parameters} · {row.fp16_gb:g} GB fp16"
+    was = f" (was {', '.join(row.former_ids)})" if row.former_ids else ""
+    words = " ".join(str(v) for v in (row.id, row.pipeline_tag, row.domain, row.why, row.organization, row.library))
+    data = {
+        "rank": row.rank, "domain": row.domain, "task": row.pipeline_tag, "licence": row.licence_class,
+        "gated": "yes" if row.gated is True else ("no" if row.gated is False else "unknown"),
+        "params": "" if pd.isna(row.params) else int(row.params), "year": row.release_year,
+        "fits": _runs_on(row.fp16_gb, row.fp32_gb), "name": row.id.lower(), "text": words.lower(),
+    }
+    attributes = " ".join(f'data-{k}="{_attribute(v)}"' for k, v in data.items())
+    gated = " · gated" if row.gated is True else ""
+    return (
+        f'<details class="fg-row" {attributes}><summary><span class="fg-rank">{row.rank}</span> '
+        f'<a href="https://huggingface.co/{_attribute(row.id)}">{html.escape(row.id)}</a> '
+        f'<span class="fg-meta"><code>{html.escape(row.pipeline_tag)}</code> · {html.escape(size)} · '
+        f'{html.escape(str(row.licence))} ({row.licence_class}){gated} · {row.release_year}</span></summary>'
+        f'<p>{html.escape(row.why)}{html.escape(was)} <a href="{_attribute(row.source)}">source</a></p>'
+        f'<p class="fg-facts">Why here: {html.escape(str(row.selection))} ({row.selected}). '
+        f'Checked by: {html.escape(_checked_by(row.checked_by))} ({row.checked}). '
+        f'Runs on: {html.escape(data["fits"].replace("|", ", "))}.</p></details>'
+    )
+
+
 def top_100() -> str:
     """The catalog page: how the models were chosen, one table per domain, and the review's changes."""
     frame = catalog.models()
@@ -98,32 +159,32 @@ def top_100() -> str:
         + ", ".join(f"{counts.get(name, 0)} {name}" for name in LICENCE_CLASSES)
         + " (see `data/licences.yaml`).\n\n",
     ]
-    for domain in load_yaml("domains.yaml"):
-        rows = frame[frame["domain"] == domain["id"]]
-        taught = _chapter_link(domain["chapter"]) if domain["chapter"] != "none" else "no chapter"
-        parts.append(f"## {domain['title']}\n\n{domain['blurb']} Taught in: {taught}.\n\n")
-        parts.append(_table(
-            ["#", "Model", "Task", "Parameters", "fp16", "Licence", "Gated", "Year", "Why it matters", "Why here",
-             "Checked by"],
-            [
-                [
-                    row.rank,
-                    f"[{row.id}](https://huggingface.co/{row.id})"
-                    + (f"<br>*was {', '.join(row.former_ids)}*" if row.former_ids else ""),
-                    f"`{row.pipeline_tag}`",
-                    row.parameters,
-                    "—" if pd.isna(row.fp16_gb) else f"{row.fp16_gb:g} GB",
-                    f"{row.licence} ({row.licence_class})",
-                    _gated(row.gated),
-                    row.release_year,
-                    row.why + f" [source]({row.source})",
-                    f"{row.selection} ({row.selected})",
-                    _checked_by(row.checked_by) + f" ({row.checked})",
-                ]
-                for row in rows.itertuples()
-            ],
-        ))
-        parts.append("\n")
+    domains = load_yaml("domains.yaml")
+    parts.append(
+        "**Exploring the table.** Search, filter by domain, task, licence class, gating and hardware, and "
+        "sort; tap a row for why the model matters, why it is here and how its facts were checked. "
+        f"*Runs on* names the machines whose memory holds the weights with room to spare (at most "
+        f"{FIT_SHARE:.0%} of it: fp32 weights on a CPU, fp16 on a GPU; see `data/hardware.yaml`): an "
+        "estimate from the parameter count, not a measurement. The table works offline, in the page "
+        "itself.\n\n## The domains\n\n"
+    )
+    parts += [
+        f"- **{d['title']}** ({(frame['domain'] == d['id']).sum()}): {d['blurb']} Taught in: "
+        + (_chapter_link(d["chapter"]) if d["chapter"] != "none" else "no chapter") + ".\n"
+        for d in domains
+    ]
+    parts.append("\n## All models\n\n")
+    hardware = [m["name"] for m in load_yaml("hardware.yaml")]
+    controls = [
+        _select("domain", "Domain", [("", "all")] + [(d["id"], d["title"]) for d in domains]),
+        _select("task", "Task", [("", "all")] + [(t, t) for t in sorted(frame["pipeline_tag"].unique())]),
+        _select("licence", "Licence", [("", "all")] + [(c, c) for c in LICENCE_CLASSES]),
+        _select("gated", "Gated", [("", "any"), ("no", "not gated"), ("yes", "gated")]),
+        _select("fits", "Runs on", [("", "any")] + [(h, h) for h in hardware]),
+        _select("sort", "Sort", [("rank", "catalog order"), ("params", "smallest first"),
+                                 ("-params", "largest first"), ("-year", "newest first"), ("name", "name")]),
+    ]
+    parts.append(_explorer("models", [_model_row(row) for row in frame.itertuples()], controls, len(frame)))
     notes = frame[frame["note"].astype(bool) | frame["licence_note"].astype(bool)]
     parts.append("## Notes on individual entries\n\n")
     parts += [
@@ -192,18 +253,25 @@ def spaces_page() -> str:
         "a Space's hardware and status change often, so the status column says \"unknown\" unless a "
         "source stated it.\n\n",
     ]
-    for category in dict.fromkeys(entry["category"] for entry in entries):
-        rows = [entry for entry in entries if entry["category"] == category]
-        parts.append(f"## {category.replace('-', ' ').capitalize()}\n\n")
-        parts.append(_table(
-            ["Space", "SDK", "What it shows", "Why it caught on", "Year"],
-            [
-                [f"[{e['id']}](https://huggingface.co/spaces/{e['id']}) ([source]({e['source']}))",
-                 e["sdk"], e["shows"], e["why"], e["year"]]
-                for e in rows
-            ],
-        ))
-        parts.append("\n")
+    categories = list(dict.fromkeys(entry["category"] for entry in entries))
+    rows = []
+    for e in entries:
+        words = " ".join(str(e[k]) for k in ("id", "sdk", "category", "shows", "why")).lower()
+        attributes = (f'data-category="{_attribute(e["category"])}" data-sdk="{_attribute(e["sdk"])}" '
+                      f'data-year="{e["year"]}" data-name="{_attribute(e["id"].lower())}" data-text="{_attribute(words)}"')
+        rows.append(
+            f'<details class="fg-row" {attributes}><summary><a href="https://huggingface.co/spaces/{_attribute(e["id"])}">'
+            f'{html.escape(e["id"])}</a> <span class="fg-meta">{html.escape(e["category"].replace("-", " "))} · '
+            f'{html.escape(e["sdk"])} · {e["year"]}</span></summary><p>{html.escape(e["shows"])}</p>'
+            f'<p class="fg-facts">Why it caught on: {html.escape(e["why"])} <a href="{_attribute(e["source"])}">source</a></p></details>'
+        )
+    controls = [
+        _select("category", "Kind", [("", "all")] + [(c, c.replace("-", " ")) for c in categories]),
+        _select("sdk", "SDK", [("", "all")] + [(k, k) for k in sorted({e["sdk"] for e in entries})]),
+        _select("sort", "Sort", [("rank", "by kind"), ("-year", "newest first"), ("name", "name")]),
+    ]
+    parts.append("## All Spaces\n\nSearch and filter; tap a Space for what it shows and why it caught on.\n\n")
+    parts.append(_explorer("Spaces", rows, controls, len(entries)))
     return "".join(parts)
 
 

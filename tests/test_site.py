@@ -228,3 +228,31 @@ def test_axe_core_finds_no_serious_violations(browser, base_url):
     (ROOT / "_build" / "axe.json").write_text(json.dumps(counts, indent=2, sort_keys=True) + "\n")
     required = {rule: n for rule, n in counts.items() if rule in AXE_REQUIRED}
     assert required == {}, f"accessibility violations (all: {counts})"
+
+
+def test_catalog_filters_search_and_sort_on_a_phone(browser, base_url):
+    visit = Visit(browser, f"{base_url}/book/catalog/top-100.html", PHONE)
+    try:
+        rows = visit.page.locator(".fg-explorer[data-kind=models] .fg-row")
+        visible = lambda: rows.evaluate_all("rs => rs.filter(r => !r.hidden).length")  # noqa: E731
+        total = rows.count()
+        assert total >= 100 and visible() == total
+        visit.page.select_option(".fg-explorer select[name=domain]", "audio")
+        audio = visible()
+        assert 0 < audio < total, "the domain filter narrows the table"
+        visit.page.fill(".fg-explorer input[name=q]", "whisper")
+        assert 0 < visible() < audio, "search narrows it further"
+        assert "whisper" in rows.evaluate_all("rs => rs.filter(r => !r.hidden).map(r => r.dataset.name).join(' ')")
+        visit.page.fill(".fg-explorer input[name=q]", "")
+        visit.page.select_option(".fg-explorer select[name=domain]", "")
+        visit.page.select_option(".fg-explorer select[name=fits]", "Binder")
+        assert 0 < visible() < total, "the hardware filter keeps only models that fit"
+        visit.page.select_option(".fg-explorer select[name=sort]", "params")
+        sizes = rows.evaluate_all("rs => rs.filter(r => !r.hidden).map(r => Number(r.dataset.params))")
+        assert sizes == sorted(sizes), "smallest first"
+        first = visit.page.locator(".fg-explorer .fg-row:not([hidden]) summary").first
+        first.click()
+        assert visit.page.locator(".fg-explorer .fg-row[open] .fg-facts").first.is_visible(), "a tap opens the details"
+        assert visit.width() <= PHONE["width"] and visit.errors == []
+    finally:
+        visit.close()
