@@ -113,10 +113,11 @@ def _model_row(row: object) -> str:
     gated = " · gated" if row.gated is True else ""
     return (
         f'<details class="fg-row" {attributes}><summary><span class="fg-rank">{row.rank}</span> '
-        f'<a href="https://huggingface.co/{_attribute(row.id)}">{html.escape(row.id)}</a> '
+        f'<strong>{html.escape(row.id)}</strong> '
         f'<span class="fg-meta"><code>{html.escape(row.pipeline_tag)}</code> · {html.escape(size)} · '
         f'{html.escape(str(row.licence))} ({row.licence_class}){gated} · {row.release_year}</span></summary>'
-        f'<p>{html.escape(row.why)}{html.escape(was)} <a href="{_attribute(row.source)}">source</a></p>'
+        f'<p>{html.escape(row.why)}{html.escape(was)} <a href="{_attribute(row.source)}">source</a> · '
+        f'<a href="https://huggingface.co/{_attribute(row.id)}">on the Hub</a></p>'
         f'<p class="fg-facts">Why here: {html.escape(str(row.selection))} ({row.selected}). '
         f'Checked by: {html.escape(_checked_by(row.checked_by))} ({row.checked}). '
         f'Runs on: {html.escape(data["fits"].replace("|", ", "))}.</p></details>'
@@ -260,9 +261,10 @@ def spaces_page() -> str:
         attributes = (f'data-category="{_attribute(e["category"])}" data-sdk="{_attribute(e["sdk"])}" '
                       f'data-year="{e["year"]}" data-name="{_attribute(e["id"].lower())}" data-text="{_attribute(words)}"')
         rows.append(
-            f'<details class="fg-row" {attributes}><summary><a href="https://huggingface.co/spaces/{_attribute(e["id"])}">'
-            f'{html.escape(e["id"])}</a> <span class="fg-meta">{html.escape(e["category"].replace("-", " "))} · '
-            f'{html.escape(e["sdk"])} · {e["year"]}</span></summary><p>{html.escape(e["shows"])}</p>'
+            f'<details class="fg-row" {attributes}><summary><strong>{html.escape(e["id"])}</strong> '
+            f'<span class="fg-meta">{html.escape(e["category"].replace("-", " "))} · '
+            f'{html.escape(e["sdk"])} · {e["year"]}</span></summary><p>{html.escape(e["shows"])} '
+            f'<a href="https://huggingface.co/spaces/{_attribute(e["id"])}">Open the Space</a></p>'
             f'<p class="fg-facts">Why it caught on: {html.escape(e["why"])} <a href="{_attribute(e["source"])}">source</a></p></details>'
         )
     controls = [

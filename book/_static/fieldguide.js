@@ -1,5 +1,8 @@
-/* The Field Guide's catalog explorer: filters, searches and sorts the rows that the page already
-   holds (generated from data/ by `python -m fieldguide pages`). No server, no network. */
+/* The Field Guide's page script, offline like the rest of the site.
+   1. The catalog explorer: filters, searches and sorts the rows that the page already holds
+      (generated from data/ by `python -m fieldguide pages`). No server, no network.
+   2. Solution toggles are named by their visible text ("Show code cell source"): sphinx-togglebutton
+      gives every one the same aria-label, which screen readers announce instead. */
 (function () {
   "use strict";
   function setUp(explorer) {
@@ -49,6 +52,9 @@
   }
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll(".fg-explorer"), setUp);
+    Array.prototype.forEach.call(document.querySelectorAll('summary[aria-label="Toggle hidden content"]'), function (s) {
+      if (s.textContent.trim()) { s.removeAttribute("aria-label"); }
+    });
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();
