@@ -41,6 +41,17 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _repository(args: argparse.Namespace) -> int:
+    from fieldguide import pages
+
+    if not args.url:
+        print(pages.repository_url())
+        return 0
+    for path in pages.set_repository(args.url):
+        print(f"updated {path}")
+    return 0
+
+
 def _pages(args: argparse.Namespace) -> int:
     from fieldguide import pages
 
@@ -152,6 +163,9 @@ def parser() -> argparse.ArgumentParser:
     verify = actions.add_parser("verify", help="re-hash every installed file")
     verify.add_argument("models", nargs="*", metavar="MODEL")
     verify.set_defaults(run=_verify)
+    repository = groups.add_parser("repository", help="print, or change, the course repository's URL everywhere")
+    repository.add_argument("url", nargs="?", help="new URL, e.g. https://github.com/ORG/NAME")
+    repository.set_defaults(run=_repository)
     pages = groups.add_parser("pages", help="generate the book's catalog pages from data/")
     pages.add_argument("--check", action="store_true", help="fail if a committed page is stale")
     pages.set_defaults(run=_pages)

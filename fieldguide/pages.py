@@ -327,3 +327,26 @@ def stale(folder: Path = BOOK) -> list[str]:
         name for name, render in PAGES.items()
         if not (folder / name).exists() or (folder / name).read_text(encoding="utf-8") != render()
     ]
+
+
+# The course repository's URL lives in _config.yml (repository.url): the book's launch and source
+# buttons read it there. The other places a reader meets it copy it; `python -m fieldguide
+# repository URL` rewrites them all, and a test checks they agree.
+REPOSITORY_USERS = ("README.md", "book/setup.md", "notebooks/*.ipynb")
+
+
+def repository_url(root: Path = CHECKOUT_DATA.parent) -> str:
+    """The course repository's URL, from _config.yml."""
+    return yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+
+
+def set_repository(url: str, root: Path = CHECKOUT_DATA.parent) -> list[Path]:
+    """Point the book's buttons, the README, the setup page and every install cell at ``url``."""
+    old = repository_url(root)
+    changed = []
+    for path in [root / "_config.yml"] + [p for pattern in REPOSITORY_USERS for p in sorted(root.glob(pattern))]:
+        text = path.read_text(encoding="utf-8")
+        if old in text and old != url:
+            path.write_text(text.replace(old, url.rstrip("/")), encoding="utf-8")
+            changed.append(path)
+    return changed
