@@ -310,7 +310,15 @@ def tasks_page() -> str:
     return "".join(parts)
 
 
-PAGES = {"top-100.md": top_100, "spaces.md": spaces_page, "tasks.md": tasks_page}
+def deployment_page() -> str:
+    """book/deployment.md (the serving reference), from data/serving/; see fieldguide.chapters.serving."""
+    from fieldguide.chapters import serving
+
+    return serving.deployment_page()
+
+
+# Keys are paths relative to book/catalog/; the serving reference lives one level up, in book/.
+PAGES = {"top-100.md": top_100, "spaces.md": spaces_page, "tasks.md": tasks_page, "../deployment.md": deployment_page}
 
 
 def write(folder: Path = BOOK) -> list[Path]:

@@ -1,0 +1,577 @@
+"""Helpers for the serving chapter (notebooks/15-serving): the decode speed limit, faster CPU paths,
+MiniLM in ONNX Runtime, a small validating gateway in front of ``transformers serve``, a bounded
+load test, and the reference page's tables (book/deployment.md).
+
+``python -m fieldguide.chapters.serving bench`` measures the decode and embedding tables with more
+tokens than the notebook and writes data/serving/benchmark.json; ``... gateway`` runs the gateway.
+Everything is offline and listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from fieldguide.resources import CHECKOUT_DATA, load_yaml
+
+SMOLLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+CACHE = Path(os.environ.get("FIELDGUIDE_SERVING_CACHE", Path(tempfile.gettempdir()) / "fieldguide-serving"))
+BENCHMARK = CHECKOUT_DATA / "serving" / "benchmark.json"
+PROMPTS = (
+    "What is the capital of France?",
+    "Name three colours of the rainbow.",
+    "What do bees make?",
+)
+# Written for the course; never seen by the model in training as such. Used for perplexity.
+HELD_OUT = (
+    "A language model reads its weights from memory once for every token it writes. On a laptop "
+    "the processor can multiply numbers much faster than memory can deliver them, so the speed of "
+    "writing text is set by how many bytes the weights take and how fast memory can move them. "
+    "Storing each weight in one byte instead of four moves a quarter of the data."
+)
+
+
+def installed_revision(model_id: str) -> str:
+    """The revision of a course model as the kit installed it (what ``env.revision`` gives)."""
+    from fieldguide import kit
+
+    copy = kit.installed(kit.load_registry()[model_id])
+    if copy is None:
+        raise RuntimeError(f"{model_id} is not installed; run `python -m fieldguide models install {model_id}`.")
+    return copy.revision
+
+
+# --- 1. The speed limit -------------------------------------------------------------------------
+
+def read_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
+    """Memory read bandwidth in GB/s: the best of ``repeats`` sums over a ``megabytes`` fp32 tensor."""
+    import torch
+
+    data = torch.ones(megabytes * 2**20 // 4, dtype=torch.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        data.sum()
+        best = min(best, time.perf_counter() - start)
+    return data.numel() * 4 / best / 1e9
+
+
+def bytes_per_token(model: Any, bytes_per_weight: float | None = None) -> int:
+    """Bytes a decode step reads: every Linear weight (the LM head included) and the norms.
+
+    The embedding table is read one row per token, so it counts only where it is tied to the LM
+    head (read in full there). ``bytes_per_weight`` overrides the stored dtype (e.g. 1 for int8).
+    """
+    import torch
+
+    total = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding):
+            continue
+        for parameter in module.parameters(recurse=False):
+            size = bytes_per_weight if bytes_per_weight and parameter.dim() == 2 else parameter.element_size()
+            total += int(parameter.numel() * size)
+    return total
+
+
+def bound(bandwidth_gbs: float, nbytes: int) -> float:
+    """The decode speed limit in tokens/s: bandwidth / bytes read per token."""
+    return bandwidth_gbs * 1e9 / nbytes
+
+
+# --- 2. Faster paths ------------------------------------------------------------------------------
+
+def chat_ids(tokenizer: Any, prompt: str) -> Any:
+    """The chat-templated input ids of one user ``prompt`` (1 x n tensor)."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                         return_tensors="pt", return_dict=True)["input_ids"]
+
+
+def torch_decoder(model: Any) -> Callable[[list[int], int], list[int]]:
+    """Greedy decoding with a transformers model: (prompt ids, n) -> exactly n new ids."""
+    import torch
+
+    def decode(ids: list[int], n: int) -> list[int]:
+        with torch.inference_mode():
+            out = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False)
+        return out[0, len(ids):].tolist()
+    return decode
+
+
+def ct2_decoder(generator: Any, tokenizer: Any) -> Callable[[list[int], int], list[int]]:
+    """Greedy decoding with a CTranslate2 generator: (prompt ids, n) -> exactly n new ids."""
+    def decode(ids: list[int], n: int) -> list[int]:
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+        result = generator.generate_batch([tokens], max_length=n, min_length=n, sampling_topk=1,
+                                          include_prompt_in_result=False)
+        return list(result[0].sequences_ids[0])
+    return decode
+
+
+def tokens_per_second(decode: Callable[[list[int], int], list[int]], ids: list[int], n: int = 32) -> float:
+    """Decode speed: n new tokens after a one-token warm-up, in tokens/s (prompt included in the time)."""
+    decode(ids, 1)
+    start = time.perf_counter()
+    decode(ids, n)
+    return n / (time.perf_counter() - start)
+
+
+def agreement(reference: list[list[int]], other: list[list[int]]) -> float:
+    """Share of greedy tokens that agree with the reference, position by position."""
+    same = sum(a == b for ref, oth in zip(reference, other) for a, b in zip(ref, oth))
+    return same / sum(len(ref) for ref in reference)
+
+
+def torch_perplexity(model: Any, tokenizer: Any, text: str = HELD_OUT) -> float:
+    """Perplexity of ``text`` under a transformers causal LM."""
+    import torch
+
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        loss = model(ids, labels=ids).loss
+    return float(torch.exp(loss.float()))
+
+
+def ct2_perplexity(generator: Any, tokenizer: Any, text: str = HELD_OUT) -> float:
+    """Perplexity of ``text`` under a CTranslate2 generator (``score_batch`` log-probabilities)."""
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
+    scores = generator.score_batch([tokens])[0].log_probs
+    return float(np.exp(-np.mean(scores)))
+
+
+def int8_dynamic(model: Any) -> Any:
+    """A copy of ``model`` with every Linear layer in int8 (PyTorch dynamic quantization).
+
+    ``torch.ao.quantization.quantize_dynamic`` is deprecated in favour of torchao but still ships
+    with torch 2.13 and needs no extra package; its deprecation warnings are silenced here.
+    """
+    import copy
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def ct2_model(model_dir: str | Path, revision: str, quantization: str = "int8") -> tuple[Path, float]:
+    """Convert the SmolLM2 folder to CTranslate2 once (cached under CACHE); (folder, seconds spent)."""
+    import ctranslate2
+
+    out = CACHE / f"smollm2-{revision[:12]}-ct2-{quantization}"
+    if (out / "model.bin").exists():
+        return out, 0.0
+    start = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ctranslate2.converters.TransformersConverter(str(model_dir)).convert(str(out), quantization=quantization, force=True)
+    return out, time.perf_counter() - start
+
+
+# --- 3. Embeddings in ONNX Runtime ------------------------------------------------------------------
+
+def export_minilm(model_dir: str | Path, revision: str) -> tuple[Path, Path]:
+    """MiniLM's transformer as ONNX (fp32) and its dynamic int8 copy, cached under CACHE.
+
+    Optimum's exporter is not installable beside transformers 5 here, so this uses
+    ``torch.onnx.export`` (TorchScript exporter) with dynamic batch and sequence axes; pooling
+    and normalisation stay in NumPy (``encode``).
+    """
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    fp32 = CACHE / f"minilm-{revision[:12]}" / "model.onnx"
+    int8 = fp32.with_name("model-int8.onnx")
+    if not fp32.exists():
+        fp32.parent.mkdir(parents=True, exist_ok=True)
+        model = AutoModel.from_pretrained(model_dir).eval()
+        dummy = (torch.ones(1, 8, dtype=torch.long), torch.ones(1, 8, dtype=torch.long))
+        axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                "last_hidden_state": {0: "batch", 1: "seq"}}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, dummy, str(fp32), input_names=["input_ids", "attention_mask"],
+                              output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    if not int8.exists():
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    return fp32, int8
+
+
+def onnx_session(path: str | Path, threads: int = 2) -> Any:
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def encode(session: Any, tokenizer: Any, texts: list[str], max_length: int = 256) -> np.ndarray:
+    """Sentence vectors like sentence-transformers' MiniLM: mean pooling over tokens, unit length."""
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    mask = batch["attention_mask"].astype(np.int64)
+    hidden = session.run(None, {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask})[0]
+    pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
+def sentences_per_second(embed: Callable[[list[str]], Any], texts: list[str], batch: int) -> float:
+    """Throughput of ``embed`` over ``texts`` in batches of ``batch`` (after one warm-up batch)."""
+    embed(texts[:batch])
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        embed(texts[i:i + batch])
+    return len(texts) / (time.perf_counter() - start)
+
+
+def retrieval_scores(query_vectors: np.ndarray, doc_vectors: np.ndarray, ids: list[str],
+                     queries: list[dict[str, Any]]) -> dict[str, float]:
+    """recall@1/3/5 and MRR of a search over ``doc_vectors``, scored as in chapter 04."""
+    order = np.argsort(-(query_vectors @ doc_vectors.T), axis=1)
+    ranked = [[ids[i] for i in row] for row in order]
+    scores = {f"recall@{k}": np.mean([len(set(r[:k]) & set(q["relevant"])) / len(q["relevant"])
+                                      for r, q in zip(ranked, queries)]) for k in (1, 3, 5)}
+    scores["MRR"] = np.mean([1 / (1 + min(r.index(m) for m in q["relevant"])) for r, q in zip(ranked, queries)])
+    return {name: float(value) for name, value in scores.items()}
+
+
+# --- 4. Serving -------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A server process on 127.0.0.1 that is always stopped: by ``stop()``, at the end of a ``with``
+    block (also when it raises), at interpreter exit, and (Linux) when this process dies.
+
+    ``start()`` waits until ``url`` answers 200, polling for at most ``timeout_s`` seconds.
+    """
+
+    def __init__(self, command: list[str], url: str, timeout_s: float = 300) -> None:
+        self.command, self.url, self.timeout_s = command, url, timeout_s
+        self.log = CACHE / f"server-{time.time_ns()}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Server":
+        from fieldguide.kit import _end_with_parent
+
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT,
+                                            preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None)
+        atexit.register(self.stop)
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            while not self._ready():
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log.read_text()[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.url} did not answer within {self.timeout_s} s; log: {self.log}")
+                time.sleep(0.5)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def stop(self) -> int | None:
+        """Terminate, wait up to 10 s, then kill; the exit code (None if never started)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def transformers_serve(model: str, port: int, dtype: str = "float32") -> list[str]:
+    """The ``transformers serve`` command line for ``model`` on 127.0.0.1:``port``."""
+    cli = Path(sys.executable).with_name("transformers")
+    return [str(cli), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype]
+
+
+def gateway_command(port: int, upstream: str) -> list[str]:
+    """The command line of this module's gateway on 127.0.0.1:``port``, in front of ``upstream``."""
+    return [sys.executable, "-m", "fieldguide.chapters.serving", "gateway", "--port", str(port), "--upstream", upstream]
+
+
+def post(url: str, body: dict[str, Any], timeout: float = 120) -> tuple[int, dict[str, Any]]:
+    """POST JSON; (status, parsed JSON answer), also for 4xx/5xx answers."""
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        text = error.read().decode(errors="replace")
+        try:
+            return error.code, json.loads(text)
+        except json.JSONDecodeError:
+            return error.code, {"detail": text}
+
+
+def load_test(url: str, body: dict[str, Any], clients: int, requests: int = 8, timeout: float = 120) -> dict[str, float]:
+    """``requests`` identical chat requests from ``clients`` threads: p50/p95 latency, tokens/s, errors."""
+    def one(_: int) -> tuple[float, int, bool]:
+        start = time.perf_counter()
+        try:
+            status, answer = post(url, body, timeout)
+        except (OSError, ValueError):
+            return time.perf_counter() - start, 0, False
+        ok = status == 200
+        return time.perf_counter() - start, answer.get("usage", {}).get("completion_tokens", 0) if ok else 0, ok
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(requests)))
+    wall = time.perf_counter() - start
+    latencies = sorted(latency for latency, _, _ in results)
+    return {"clients": clients, "requests": requests,
+            "p50 s": statistics.median(latencies),
+            "p95 s": latencies[min(len(latencies) - 1, int(np.ceil(0.95 * len(latencies))) - 1)],
+            "tokens/s": sum(tokens for _, tokens, _ in results) / wall,
+            "errors": sum(not ok for _, _, ok in results)}
+
+
+def gateway_app(upstream: str, model: str = SMOLLM) -> Any:
+    """A FastAPI app: OpenAI-style /v1/embeddings (MiniLM int8 in ONNX Runtime) and a validating
+    /v1/chat/completions that forwards good requests to ``upstream`` (``transformers serve``).
+
+    Bad requests get a 4xx answer with a message before they reach the model: no messages (422),
+    an unknown model (404), a prompt that does not fit the context window (400).
+    """
+    import httpx
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse, StreamingResponse
+    from huggingface_hub import snapshot_download
+    from pydantic import BaseModel, Field
+    from transformers import AutoConfig, AutoTokenizer
+
+    chat_dir = snapshot_download(model, revision=installed_revision(model))
+    chat_tokenizer = AutoTokenizer.from_pretrained(chat_dir)
+    context = AutoConfig.from_pretrained(chat_dir).max_position_embeddings
+    minilm_revision = installed_revision(MINILM)
+    minilm_dir = snapshot_download(MINILM, revision=minilm_revision)
+    minilm_tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
+    session = onnx_session(export_minilm(minilm_dir, minilm_revision)[1], threads=1)
+    app = FastAPI(title="fieldguide gateway")
+
+    class Message(BaseModel):
+        role: str
+        content: str
+
+    class Chat(BaseModel):
+        model: str
+        messages: list[Message] = Field(min_length=1)
+        max_tokens: int = Field(default=64, ge=1, le=1024)
+        stream: bool = False
+
+    class Embed(BaseModel):
+        model: str
+        input: str | list[str] = Field(min_length=1)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": model, "object": "model"}, {"id": MINILM, "object": "model"}]}
+
+    @app.post("/v1/embeddings")
+    def embeddings(body: Embed) -> dict[str, Any]:
+        if body.model != MINILM:
+            raise HTTPException(404, f"model {body.model!r} is not served here; try {MINILM!r}")
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        if len(texts) > 64:
+            raise HTTPException(413, f"{len(texts)} inputs; at most 64 per request")
+        vectors = encode(session, minilm_tokenizer, texts)
+        return {"object": "list", "model": MINILM,
+                "data": [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: Chat, request: Request) -> Any:
+        if body.model != model:
+            raise HTTPException(404, f"model {body.model!r} is not served here; try {model!r}")
+        prompt = chat_tokenizer.apply_chat_template([m.model_dump() for m in body.messages], add_generation_prompt=True)
+        if len(prompt) + body.max_tokens > context:
+            raise HTTPException(400, f"prompt of {len(prompt)} tokens + max_tokens {body.max_tokens} exceeds the context of {context}")
+        payload = await request.json()
+        client = httpx.AsyncClient(base_url=upstream, timeout=300)
+        if not body.stream:
+            async with client:
+                answer = await client.post("/v1/chat/completions", json=payload)
+            return JSONResponse(answer.json(), status_code=answer.status_code)
+
+        async def relay() -> Any:
+            async with client, client.stream("POST", "/v1/chat/completions", json=payload) as answer:
+                async for chunk in answer.aiter_raw():
+                    yield chunk
+        return StreamingResponse(relay(), media_type="text/event-stream")
+
+    return app
+
+
+# --- The reference page ---------------------------------------------------------------------------
+
+def _md_table(header: list[str], rows: list[list[Any]]) -> str:
+    clean = [[str(value).replace("|", "\\|").replace("\n", " ") for value in row] for row in rows]
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                     + ["| " + " | ".join(row) + " |" for row in clean]) + "\n"
+
+
+def _sources(entries: list[dict[str, Any]], key: str = "name") -> str:
+    return "; ".join(f"[{e[key]}]({e['source']})" for e in entries)
+
+
+def options_table() -> str:
+    """The serving options, side by side, from data/serving/serving-options.yaml."""
+    rows = load_yaml("serving/serving-options.yaml")
+    columns = ["runs", "hardware", "batching", "quantization", "openai_compatible", "licence"]
+    table = _md_table(["option"] + [c.replace("_", " ") for c in columns],
+                      [[f"[{r['name']}]({r['source']})"] + [r[c] for c in columns] for r in rows])
+    return table
+
+
+def formats_table() -> str:
+    """Weight formats and quantization schemes, from data/serving/formats.yaml."""
+    rows = load_yaml("serving/formats.yaml")
+    columns = ["kind", "bits", "memory", "quality", "runs_in"]
+    return _md_table(["format"] + [c.replace("_", " ") for c in columns],
+                     [[f"[{r['name']}]({r['source']})"] + [r[c] for c in columns] for r in rows])
+
+
+def recipes_table() -> str:
+    """The brief's jobs: catalog models, serving choice, chapters (data/serving/recipes.yaml)."""
+    rows = load_yaml("serving/recipes.yaml")
+    return _md_table(["job", "catalog models", "serve with", "chapters"],
+                     [[r["job"], ", ".join(f"`{m}`" for m in r["models"]), r["serve"],
+                       ", ".join(f"[{c}](../notebooks/{c}.ipynb)" for c in r["chapters"])] for r in rows])
+
+
+def benchmark_table() -> str:
+    """The last recorded benchmark (data/serving/benchmark.json) as a table."""
+    bench = json.loads(BENCHMARK.read_text(encoding="utf-8"))
+    return (f"Recorded {bench['date']} on {bench['machine']} (read bandwidth {bench['bandwidth_gbs']:.1f} GB/s, "
+            f"{bench['tokens']} new tokens per path):\n\n"
+            + _md_table(["path", "tokens/s", "MB read per token", "bound tokens/s", "share of bound", "× fp32", "perplexity"],
+                        [[p["path"], f"{p['tokens_per_s']:.1f}", f"{p['bytes_per_token'] / 1e6:.0f}",
+                          f"{p['bound']:.0f}", f"{p['share']:.0%}", f"{p['speedup']:.2f}", f"{p['perplexity']:.2f}"]
+                         for p in bench["paths"]]))
+
+
+TEMPLATE = CHECKOUT_DATA / "serving" / "deployment.md.in"
+TABLES = {"options": options_table, "formats": formats_table, "recipes": recipes_table, "benchmark": benchmark_table}
+
+
+def deployment_page() -> str:
+    """book/deployment.md: the prose of data/serving/deployment.md.in with its {{table}} markers filled."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for name, render in TABLES.items():
+        text = text.replace("{{" + name + "}}", render())
+    return "<!-- Generated by `python -m fieldguide pages` from data/serving/. Do not edit by hand. -->\n\n" + text
+
+
+# --- The benchmark command ------------------------------------------------------------------------
+
+def benchmark(tokens: int = 128) -> dict[str, Any]:
+    """Decode speed of every path on the same weights, in one run, with bounds and perplexity."""
+    import torch
+    from huggingface_hub import snapshot_download
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import ctranslate2
+
+    revision = installed_revision(SMOLLM)
+    folder = snapshot_download(SMOLLM, revision=revision)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    fp32 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    bandwidth = read_bandwidth()
+    ids = chat_ids(tokenizer, PROMPTS[0])[0].tolist()
+    ct2_dir, _ = ct2_model(folder, revision)
+    generator = ctranslate2.Generator(str(ct2_dir), device="cpu", compute_type="int8", intra_threads=torch.get_num_threads())
+    paths = {
+        "transformers fp32": (torch_decoder(fp32), bytes_per_token(fp32), lambda: torch_perplexity(fp32, tokenizer)),
+    }
+    bf16 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).eval()
+    paths["transformers bf16"] = (torch_decoder(bf16), bytes_per_token(bf16), lambda: torch_perplexity(bf16, tokenizer))
+    int8 = int8_dynamic(fp32)
+    paths["torch dynamic int8"] = (torch_decoder(int8), bytes_per_token(fp32, 1), lambda: torch_perplexity(int8, tokenizer))
+    paths["CTranslate2 int8"] = (ct2_decoder(generator, tokenizer), bytes_per_token(fp32, 1), lambda: ct2_perplexity(generator, tokenizer))
+    rows = []
+    for name, (decode, nbytes, ppl) in paths.items():
+        speed = tokens_per_second(decode, ids, tokens)
+        rows.append({"path": name, "tokens_per_s": speed, "bytes_per_token": nbytes, "bound": bound(bandwidth, nbytes),
+                     "share": speed / bound(bandwidth, nbytes), "perplexity": ppl()})
+    for row in rows:
+        row["speedup"] = row["tokens_per_s"] / rows[0]["tokens_per_s"]
+    return {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+            f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}",
+            "bandwidth_gbs": bandwidth, "tokens": tokens, "model": SMOLLM, "revision": revision, "paths": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``bench [--tokens N] [--out PATH]`` or ``gateway --port P --upstream URL --revision R``."""
+    parser = argparse.ArgumentParser(prog="python -m fieldguide.chapters.serving")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="measure the decode paths; write a JSON")
+    bench.add_argument("--tokens", type=int, default=128)
+    bench.add_argument("--out", type=Path, default=BENCHMARK)
+    gate = sub.add_parser("gateway", help="serve embeddings and validate chat requests in front of transformers serve")
+    gate.add_argument("--port", type=int, required=True)
+    gate.add_argument("--upstream", required=True)
+    args = parser.parse_args(argv)
+    if args.command == "bench":
+        result = benchmark(args.tokens)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(result, indent=2))
+        return 0
+    import uvicorn
+
+    uvicorn.run(gateway_app(args.upstream), host="127.0.0.1", port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
