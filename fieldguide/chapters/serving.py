@@ -263,7 +263,9 @@ def retrieval_scores(query_vectors: np.ndarray, doc_vectors: np.ndarray, ids: li
     ranked = [[ids[i] for i in row] for row in order]
     scores = {f"recall@{k}": np.mean([len(set(r[:k]) & set(q["relevant"])) / len(q["relevant"])
                                       for r, q in zip(ranked, queries)]) for k in (1, 3, 5)}
-    scores["MRR"] = np.mean([1 / (1 + min(r.index(m) for m in q["relevant"])) for r, q in zip(ranked, queries)])
+    # a label the catalog no longer lists can never be found: it counts as a miss, not an error
+    scores["MRR"] = np.mean([1 / (1 + min((r.index(m) for m in q["relevant"] if m in r), default=np.inf))
+                             for r, q in zip(ranked, queries)])
     return {name: float(value) for name, value in scores.items()}
 
 
