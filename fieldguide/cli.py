@@ -172,7 +172,8 @@ def parser() -> argparse.ArgumentParser:
     answer = groups.add_parser("answer", help="add an exercise's answer to the answer key (for authors)")
     answer.add_argument("id", help="exercise id, e.g. 03.next-token (the key file is data/exercises/03.yaml)")
     answer.add_argument("value", help="the right answer; JSON for numbers and lists, text as typed")
-    answer.add_argument("--kind", required=True, choices=("text", "choice", "integer", "number", "list"))
+    answer.add_argument("--kind", required=True, choices=("text", "choice", "integer", "number", "list", "test"),
+                        help="test: no stored answer (the notebook passes test=); VALUE is ignored")
     answer.add_argument("--hint", default="", help="shown after a wrong answer; a nudge, never the answer")
     answer.add_argument("--decimals", type=int, help="number: places compared (one unit either side passes)")
     answer.add_argument("--normalise", action="store_true", help="text: ignore case and surrounding spaces")
