@@ -69,3 +69,6 @@ def test_play_renders_frames_and_gif():
     assert frames[0].shape == (400, 600, 3) and 1 <= total <= 50
     html, size = fgr.gif_html(frames)
     assert html.startswith('<img src="data:image/gif;base64,') and size > 0
+    assert 'alt="Animated GIF of an episode played in the environment."' in html
+    tagged, _ = fgr.gif_html(frames[:2], alt='the "random" policy <falls> & stops')
+    assert 'alt="the &quot;random&quot; policy &lt;falls&gt; &amp; stops"' in tagged

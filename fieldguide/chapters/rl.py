@@ -7,6 +7,7 @@ random opponent, record what happened during training, and turn rendered frames 
 from __future__ import annotations
 
 import base64
+import html
 import io
 import os
 from typing import Any, Callable, Sequence
@@ -89,8 +90,12 @@ def play(policy: Any, env: Any, seed: int, max_steps: int, every: int = 1) -> tu
     return frames, total
 
 
-def gif_html(frames: Sequence[np.ndarray], ms: int = 40, width: int = 360, alt: str = "") -> tuple[str, int]:
-    """Encode RGB frames as an animated GIF; return an ``<img>`` tag that embeds it, and its size in bytes."""
+def gif_html(frames: Sequence[np.ndarray], ms: int = 40, width: int = 360,
+             alt: str = "Animated GIF of an episode played in the environment.") -> tuple[str, int]:
+    """Encode RGB frames as an animated GIF; return an ``<img>`` tag that embeds it, and its size in bytes.
+
+    ``alt`` describes the episode for screen readers; it is HTML-escaped here.
+    """
     from PIL import Image
 
     images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
@@ -99,4 +104,4 @@ def gif_html(frames: Sequence[np.ndarray], ms: int = 40, width: int = 360, alt: 
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=ms, loop=0, optimize=True)
     data = buffer.getvalue()
     encoded = base64.b64encode(data).decode("ascii")
-    return f'<img src="data:image/gif;base64,{encoded}" alt="{alt}" width="{width}">', len(data)
+    return f'<img src="data:image/gif;base64,{encoded}" alt="{html.escape(alt, quote=True)}" width="{width}">', len(data)
