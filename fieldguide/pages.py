@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import html
+import re
 from functools import cache
 from pathlib import Path
 
@@ -57,6 +58,14 @@ DOWNLOAD_STUDY = (
     "(https://huggingface.co/blog/lbourdois/huggingface-models-stats), Hugging Face community blog, October 2025"
 )
 HFJS_COMMIT = "fe42e68017ffc76d09922ea8f9b38a6964345710"
+
+
+DUNDER = re.compile(r"(?<![`\w])([\w./-]*__\w+__[\w./-]*?)(?=[\s,;:)]|\.(?:\s|$)|$)")
+
+
+def _prose(text: str) -> str:
+    """Catalog prose as Markdown: names like ``pipelines/__init__.py`` as code, not bold "init"."""
+    return DUNDER.sub(lambda match: f"`{match.group(1)}`", text)
 
 
 def _checked_by(value: object) -> str:
@@ -189,7 +198,7 @@ def top_100() -> str:
     notes = frame[frame["note"].astype(bool) | frame["licence_note"].astype(bool)]
     parts.append("## Notes on individual entries\n\n")
     parts += [
-        f"- **{row.id}**: " + " ".join(text for text in (row.licence_note, row.note) if text) + "\n"
+        f"- **{row.id}**: " + _prose(" ".join(text for text in (row.licence_note, row.note) if text)) + "\n"
         for row in notes.itertuples()
     ]
     added = {item["id"] for item in review["added"]}
