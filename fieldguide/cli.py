@@ -77,6 +77,23 @@ def _train_ddpm_digits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_minilm_intents_lora(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from fieldguide import kit
+    from fieldguide.chapters import training
+    from fieldguide.resources import data_path
+
+    copy = kit.require(training.MINILM)[0]
+    out = Path(args.out) if args.out else data_path("checkpoints/minilm-intents-lora")
+    record = training.train_checkpoint(out, data_path("intents"), revision=copy.revision)
+    print(f"wrote {out}: baseline {record['baseline_accuracy']:.3f}, full {record['full']['test_accuracy']:.3f} "
+          f"in {record['full']['seconds']} s, LoRA {record['lora']['test_accuracy']:.3f} in {record['lora']['seconds']} s")
+    return 0
+
+
 def _answer(args: argparse.Namespace) -> int:
     import json
 
@@ -186,6 +203,10 @@ def parser() -> argparse.ArgumentParser:
     ddpm.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
     ddpm.add_argument("--out", help="output folder (default data/checkpoints/ddpm-digits)")
     ddpm.set_defaults(run=_train_ddpm_digits)
+    intents = trainers.add_parser("minilm-intents-lora",
+                                  help="the training chapter's LoRA adapter (data/checkpoints/minilm-intents-lora)")
+    intents.add_argument("--out", help="output folder (default data/checkpoints/minilm-intents-lora)")
+    intents.set_defaults(run=_train_minilm_intents_lora)
     _instructor_commands(groups)
     return top
 
