@@ -42,10 +42,10 @@ from fieldguide.resources import CHECKOUT_DATA
 PAGES = CHECKOUT_DATA.parent / "book" / "cheatsheet"
 RECORD = CHECKOUT_DATA / "cheatsheet-checked.json"
 KINDS = ("run", "check", "shell", "neither")
-CLIS = ("hf", "transformers", "accelerate")
+CLIS = ("hf", "transformers", "accelerate", "trl")
 LIBRARIES = ("huggingface-hub", "transformers", "tokenizers", "datasets", "sentence-transformers", "diffusers",
              "peft", "trl", "accelerate", "gradio", "gradio-client", "onnx", "onnxruntime", "torch")
-BLOCK = re.compile(r"^```\{code-block\}[ \t]*(\w*)[ \t]*\n((?:[ \t]*:[\w-]+:.*\n)*)(.*?)^```[ \t]*$", re.M | re.S)
+BLOCK = re.compile(r"^```\{code-block\}[ \t]*(\w*)[ \t]*\n((?:[ \t]*:[\w-]+:[^\n]*\n)*)(.*?)^```[ \t]*$", re.M | re.S)
 FENCE = re.compile(r"^```", re.M)
 # What an Auto* class's from_pretrained returns is a subclass of these: methods are looked up there.
 AUTO_RETURNS = {
@@ -300,19 +300,24 @@ class _Checker(ast.NodeVisitor):
         starred = any(isinstance(a, ast.Starred) for a in node.args)
         args = [] if starred else [None] * (len(node.args) + instance_method)
         keywords = {k.arg: None for k in node.keywords if k.arg is not None}
+        # transformers configs take settable properties (num_labels) that their signatures do not list
+        settable = [k for k in keywords if inspect.isclass(target) and k not in signature.parameters
+                    and isinstance(prop := inspect.getattr_static(target, k, None), property) and prop.fset is not None]
         try:
-            signature.bind_partial(*args, **keywords)
+            signature.bind_partial(*args, **{k: v for k, v in keywords.items() if k not in settable})
         except TypeError as error:
             self.report.problems.append(f"line {node.lineno}: {name}{_short(signature)}: {error}")
             return
         _check_values(node, target, self.report)
         named = {p.name for p in signature.parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        extra = [k for k in keywords if k not in named]
+        extra = [k for k in keywords if k not in named and k not in settable]
         unnamed = [k for k in extra if not re.search(rf"\b{re.escape(k)}\b", _documentation(target))]
         if unnamed:
             self.report.problems.append(f"line {node.lineno}: {name}: {', '.join(unnamed)} would go to **kwargs "
                                         "and no documentation of it names them")
         elif extra:
+            self.report.documented.append(name)
+        elif settable:
             self.report.documented.append(name)
         else:
             self.report.bound.append(name)
@@ -376,9 +381,11 @@ def _tool(name: str) -> str:
 def _help(command: tuple[str, ...]) -> tuple[int, str]:
     try:
         done = subprocess.run([_tool(command[0]), *command[1:], "--help"], capture_output=True, text=True,
-                              timeout=120, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
+                              timeout=600, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
     except FileNotFoundError:
         return 127, ""
+    except subprocess.TimeoutExpired:
+        return 124, "timed out"
     return done.returncode, done.stdout + done.stderr
 
 
@@ -389,7 +396,7 @@ def _lists(help_text: str, word: str) -> bool:
 @cache
 def _known_variables() -> str:
     texts = []
-    for module in ("huggingface_hub.constants", "transformers.utils.hub", "transformers.utils.import_utils", "datasets.config"):
+    for module in ("huggingface_hub.constants", "huggingface_hub.utils._auth", "transformers.utils.hub", "transformers.utils.import_utils", "datasets.config"):
         try:
             texts.append(inspect.getsource(_import(module)))
         except ImportError:
@@ -408,7 +415,7 @@ def check_shell(code: str) -> list[str]:
         if words[0] == "export":
             for assignment in words[1:]:
                 variable = assignment.split("=")[0]
-                if variable.startswith(("HF_", "TRANSFORMERS_")) and f'"{variable}"' not in _known_variables():
+                if variable.startswith(("HF_", "TRANSFORMERS_")) and not re.search(rf"[\"']{variable}[\"']", _known_variables()):
                     problems.append(f"{variable}: not a variable huggingface_hub, transformers or datasets reads")
             continue
         if words[0] not in CLIS:
@@ -424,8 +431,9 @@ def check_shell(code: str) -> list[str]:
         if status != 0:
             problems.append(f"`{' '.join(command)} --help` exited {status}")
             continue
-        if len(command) == 1 and rest and not rest[0].startswith("-"):
-            problems.append(f"`{words[0]}` has no subcommand {rest[0]!r}")
+        group = re.search(r"^(Main commands|Commands):|^\s+\{[\w,-]+\}\s*$", text, re.M)  # it lists subcommands
+        if rest and not rest[0].startswith("-") and group:
+            problems.append(f"`{' '.join(command)}` has no subcommand {rest[0]!r}")
         for flag in (w.split("=")[0] for w in rest if w.startswith("-")):
             if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text):
                 problems.append(f"`{' '.join(command)}` has no flag {flag}")
@@ -486,12 +494,15 @@ def check_all(snippets: list[Snippet]) -> tuple[dict[str, list[str]], dict[str, 
     """The static checks: ({where: problems}, {where: report of each Python snippet})."""
     problems: dict[str, list[str]] = {}
     reports: dict[str, Report] = {}
+    shell = [s for s in snippets if s.kind == "shell"]
+    with ThreadPoolExecutor(4) as pool:  # each --help starts a Python process; most of the time is imports
+        shell_problems = dict(zip((s.where for s in shell), pool.map(lambda s: check_shell(s.code), shell)))
     for s in snippets:
         if s.kind in ("run", "check") and s.language == "python":
             reports[s.where] = report = check_python(s.code)
             found = report.problems
         elif s.kind == "shell":
-            found = check_shell(s.code)
+            found = shell_problems[s.where]
         else:
             found = []
         if found:
