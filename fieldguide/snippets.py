@@ -390,7 +390,7 @@ def _help(command: tuple[str, ...]) -> tuple[int, str]:
 
 
 def _lists(help_text: str, word: str) -> bool:
-    return bool(re.search(rf"^\s+{re.escape(word)}\b", help_text, re.M) or re.search(rf"[{{,]{re.escape(word)}[,}}]", help_text))
+    return bool(re.search(rf"^\s+{re.escape(word)}\b|\[alias: {re.escape(word)}\]", help_text, re.M) or re.search(rf"[{{,]{re.escape(word)}[,}}]", help_text))
 
 
 @cache
