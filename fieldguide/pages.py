@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import html
+import re
 from functools import cache
 from pathlib import Path
 
@@ -57,6 +58,14 @@ DOWNLOAD_STUDY = (
     "(https://huggingface.co/blog/lbourdois/huggingface-models-stats), Hugging Face community blog, October 2025"
 )
 HFJS_COMMIT = "fe42e68017ffc76d09922ea8f9b38a6964345710"
+
+
+DUNDER = re.compile(r"(?<![`\w])([\w./-]*__\w+__[\w./-]*?)(?=[\s,;:)]|\.(?:\s|$)|$)")
+
+
+def _prose(text: str) -> str:
+    """Catalog prose as Markdown: names like ``pipelines/__init__.py`` as code, not bold "init"."""
+    return DUNDER.sub(lambda match: f"`{match.group(1)}`", text)
 
 
 def _checked_by(value: object) -> str:
@@ -189,7 +198,7 @@ def top_100() -> str:
     notes = frame[frame["note"].astype(bool) | frame["licence_note"].astype(bool)]
     parts.append("## Notes on individual entries\n\n")
     parts += [
-        f"- **{row.id}**: " + " ".join(text for text in (row.licence_note, row.note) if text) + "\n"
+        f"- **{row.id}**: " + _prose(" ".join(text for text in (row.licence_note, row.note) if text)) + "\n"
         for row in notes.itertuples()
     ]
     added = {item["id"] for item in review["added"]}
@@ -317,8 +326,67 @@ def deployment_page() -> str:
     return serving.deployment_page()
 
 
+CHEATSHEET_PAGES = (("hub", "huggingface_hub and the `hf` command"), ("transformers", "transformers and tokenizers"),
+                    ("data-and-embeddings", "datasets and sentence-transformers"),
+                    ("fine-tuning", "peft, trl and accelerate"), ("diffusers", "diffusers"),
+                    ("shipping", "Gradio, gradio_client and ONNX"))
+
+
+def cheatsheet_index() -> str:
+    """The cheat sheet's front page: the tested-with stamp, the counts, and "which model for which job"."""
+    import json
+
+    record = json.loads((CHECKOUT_DATA / "cheatsheet-checked.json").read_text(encoding="utf-8"))
+    frame = catalog.models()
+    versions = ", ".join(f"{name} {version}" for name, version in sorted(record["versions"].items()))
+    parts = [
+        GENERATED,
+        "# Cheat sheet\n\n",
+        "The Hugging Face libraries in short snippets, each with a line on when you need it. Cheat sheets "
+        "rot (a renamed argument, a removed command, a dropped pipeline), so this one is tested: every snippet "
+        "that can run offline is executed by the test suite on the course's models or tiny local stand-ins; "
+        "every snippet that needs the Hub or a GPU is parsed, each call resolved in the installed library and "
+        "its arguments bound to the signature; every command line is checked against its `--help`. A "
+        "misspelt argument fails the tests (`tests/test_cheatsheet.py`).\n\n",
+        f"**Checked with** {versions}; **last green run** {record['checked']} "
+        "(written by `python -m fieldguide.snippets --record`, only when every snippet passes).\n\n",
+    ]
+    parts += [f"- [{title}]({slug}.md)\n" for slug, title in CHEATSHEET_PAGES]
+    parts.append(
+        "\n## Which model for which job\n\n"
+        "For each task of the [catalog](../catalog/top-100.md), up to three of its models in catalog order, with "
+        "their size, licence and the chapter that teaches the task (a chapter runs a small stand-in offline).\n\n"
+    )
+    rows = []
+    for task, group in frame.groupby("pipeline_tag", sort=True):
+        picks = group.head(3)
+        models = "; ".join(
+            f"[{row.id}](https://huggingface.co/{row.id}) ({row.parameters}, {row.licence})" for row in picks.itertuples()
+        )
+        chapters = sorted({c for c in picks["chapter"] if c and c != "none"})
+        rows.append([f"`{task}`", models, ", ".join(_chapter_link(c) for c in chapters) or "—"])
+    parts.append(_table(["Task", "Models (parameters, licence)", "Chapter"], rows))
+    neither = record["neither"]
+    parts.append(
+        "\n## Closing note: what the tests did\n\n"
+        f"On {record['checked']}: **{record['executed']} snippets executed** (each also checked statically), "
+        f"**{record['signature_checked']} signature-checked** without running (they need the Hub or a GPU), and "
+        f"**{record['help_checked']} shell snippets** checked against their commands' `--help`. Across the Python "
+        f"snippets, {record['calls_bound']} calls bound every argument to a named parameter and "
+        f"{record['calls_documented']} passed some through `**kwargs` to parameters their documentation names. "
+        + (f"Calls with no signature to bind to (checked for existence only): "
+           + ", ".join(f"`{c}`" for c in record["calls_target_only"]) + ". " if record["calls_target_only"] else "")
+        + ("Entries that could be neither run nor checked: "
+           + "; ".join(f"{n['where']} ({n['why']})" for n in neither) + "." if neither
+           else "Every entry was either run or checked.")
+        + "\n"
+    )
+    return "".join(parts)
+
+
 # Keys are paths relative to book/catalog/; the serving reference lives one level up, in book/.
-PAGES = {"top-100.md": top_100, "spaces.md": spaces_page, "tasks.md": tasks_page, "../deployment.md": deployment_page}
+PAGES = {"top-100.md": top_100, "spaces.md": spaces_page, "tasks.md": tasks_page,
+         "../cheatsheet/index.md": cheatsheet_index, "../deployment.md": deployment_page}
 
 
 def write(folder: Path = BOOK) -> list[Path]:

@@ -249,3 +249,14 @@ def test_set_repository_rewrites_every_use(tmp_path):
     changed = pages.set_repository("https://github.com/b/field-guide", tmp_path)
     assert len(changed) == 3 and pages.repository_url(tmp_path) == "https://github.com/b/field-guide"
     assert "github.com/b/field-guide" in (tmp_path / "notebooks" / "00-x.ipynb").read_text()
+
+
+def test_generated_pages_keep_dunder_names_as_code():
+    """Markdown would render a bare pipelines/__init__.py as bold 'init'."""
+    import re
+
+    from fieldguide import pages
+
+    for name, make in pages.PAGES.items():
+        bare = re.findall(r"(?<!`)[\w./-]*__\w+__[\w./-]*", re.sub(r"`[^`]*`", "", make()))
+        assert not bare, f"{name}: {bare[:3]}"

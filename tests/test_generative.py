@@ -65,6 +65,8 @@ def test_gifs_are_gifs():
     data = video.gif_bytes(frames)
     assert data[:6] == b"GIF89a"
     assert video.gif_html(data).startswith('<img src="data:image/gif;base64,')
+    assert 'alt="Animated GIF of a sequence of video frames."' in video.gif_html(data)
+    assert 'alt="a &quot;3&quot; &lt;moving&gt; &amp; fading"' in video.gif_html(data, alt='a "3" <moving> & fading')
 
 
 def test_square_clips_hold_a_digit_and_a_square_and_repeat():

@@ -8,6 +8,7 @@ layout transformers' video models (VideoMAE, TimeSformer, ViViT) take as ``pixel
 from __future__ import annotations
 
 import base64
+import html
 import io
 from typing import Sequence
 
@@ -123,11 +124,13 @@ def gif_bytes(frames: Sequence[np.ndarray], scale: int = 3, ms: int = 120, hold:
     return buffer.getvalue()
 
 
-def gif_html(data: bytes, alt: str = "animation", width: int | None = None) -> str:
+def gif_html(data: bytes, alt: str = "Animated GIF of a sequence of video frames.", width: int | None = None) -> str:
     """An ``<img>`` tag that embeds GIF bytes, for ``IPython.display.HTML`` (renders in Jupyter and in the book).
 
-    ``width`` (pixels) enlarges the picture on the page without making the file bigger.
+    ``alt`` describes the animation for screen readers (HTML-escaped here); ``width`` (pixels)
+    enlarges the picture on the page without making the file bigger.
     """
     encoded = base64.b64encode(data).decode("ascii")
     size = f" width: {width}px;" if width else ""
-    return f'<img src="data:image/gif;base64,{encoded}" alt="{alt}" style="image-rendering: pixelated;{size}">'
+    label = html.escape(alt, quote=True)
+    return f'<img src="data:image/gif;base64,{encoded}" alt="{label}" style="image-rendering: pixelated;{size}">'
