@@ -61,6 +61,23 @@ def test_server_waits_for_readiness_and_is_stopped_when_the_block_raises(tmp_pat
     assert not server.running and server.process.returncode is not None
 
 
+def test_a_failing_cell_stops_the_servers_registered_in_ipython():
+    interactiveshell = pytest.importorskip("IPython.core.interactiveshell")
+    shell = interactiveshell.InteractiveShell.instance()
+    port = serving.free_port()
+    server = serving.Server(_http_server(port), f"http://127.0.0.1:{port}/", timeout_s=60).start()
+    try:
+        shell.user_ns["serving"], shell.user_ns["server"] = serving, server
+        assert shell.run_cell("serving.stop_when_a_cell_fails(server)").result is True
+        shell.run_cell("x = 1")
+        assert server.running  # a cell that succeeds leaves it alone
+        shell.run_cell("raise RuntimeError('a cell failed')")
+        assert not server.running and server.process.returncode is not None
+    finally:
+        server.stop()
+        interactiveshell.InteractiveShell.clear_instance()
+
+
 def test_server_that_never_answers_times_out_and_is_stopped():
     port = serving.free_port()
     server = serving.Server([sys.executable, "-c", "import time; time.sleep(60)"], f"http://127.0.0.1:{port}/", timeout_s=1)

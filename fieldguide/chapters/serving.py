@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import json
 import os
 import platform
@@ -26,7 +27,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -48,6 +49,20 @@ HELD_OUT = (
     "writing text is set by how many bytes the weights take and how fast memory can move them. "
     "Storing each weight in one byte instead of four moves a quarter of the data."
 )
+
+
+def release_memory() -> None:
+    """Collect garbage and hand the freed heap back to the system (glibc ``malloc_trim``), so that a
+    deleted model stops counting in the process's resident memory."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def installed_revision(model_id: str) -> str:
@@ -127,14 +142,6 @@ def ct2_decoder(generator: Any, tokenizer: Any) -> Callable[[list[int], int], li
     return decode
 
 
-def tokens_per_second(decode: Callable[[list[int], int], list[int]], ids: list[int], n: int = 32) -> float:
-    """Decode speed: n new tokens after a one-token warm-up, in tokens/s (prompt included in the time)."""
-    decode(ids, 1)
-    start = time.perf_counter()
-    decode(ids, n)
-    return n / (time.perf_counter() - start)
-
-
 def agreement(reference: list[list[int]], other: list[list[int]]) -> float:
     """Share of greedy tokens that agree with the reference, position by position."""
     same = sum(a == b for ref, oth in zip(reference, other) for a, b in zip(ref, oth))
@@ -159,18 +166,31 @@ def ct2_perplexity(generator: Any, tokenizer: Any, text: str = HELD_OUT) -> floa
 
 
 def int8_dynamic(model: Any) -> Any:
-    """A copy of ``model`` with every Linear layer in int8 (PyTorch dynamic quantization).
+    """``model`` with every Linear layer replaced, in place, by an int8 one (PyTorch dynamic quantization).
 
+    In place, so that fp32 and int8 copies are never in memory together: the fp32 model is consumed.
     ``torch.ao.quantization.quantize_dynamic`` is deprecated in favour of torchao but still ships
     with torch 2.13 and needs no extra package; its deprecation warnings are silenced here.
     """
-    import copy
-
     import torch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
+def measure_path(decode: Callable[[list[int], int], list[int]], nbytes: int, bandwidth_gbs: float,
+                 prompt_ids: list[list[int]], perplexity: float, tokens: int = 16, greedy: int = 8) -> dict[str, Any]:
+    """One decode path: tokens/s on ``tokens`` new tokens after a one-token warm-up (prompt included
+    in the time), its bound and share of it, its perplexity, and its ``greedy`` first tokens on
+    every prompt (the timed run gives the first prompt's)."""
+    decode(prompt_ids[0], 1)
+    start = time.perf_counter()
+    first = decode(prompt_ids[0], tokens)
+    speed = tokens / (time.perf_counter() - start)
+    limit = bound(bandwidth_gbs, nbytes)
+    return {"tokens/s": speed, "MB per token": nbytes / 1e6, "bound tokens/s": limit, "share of bound": speed / limit,
+            "perplexity": perplexity, "greedy": [first[:greedy]] + [decode(ids, greedy) for ids in prompt_ids[1:]]}
 
 
 def ct2_model(model_dir: str | Path, revision: str, quantization: str = "int8") -> tuple[Path, float]:
@@ -198,13 +218,12 @@ def export_minilm(model_dir: str | Path, revision: str) -> tuple[Path, Path]:
     ``torch.onnx.export`` (TorchScript exporter) with dynamic batch and sequence axes; pooling
     and normalisation stay in NumPy (``encode``).
     """
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel
-
     fp32 = CACHE / f"minilm-{revision[:12]}" / "model.onnx"
     int8 = fp32.with_name("model-int8.onnx")
     if not fp32.exists():
+        import torch
+        from transformers import AutoModel
+
         fp32.parent.mkdir(parents=True, exist_ok=True)
         bert = AutoModel.from_pretrained(model_dir).eval()
 
@@ -225,6 +244,8 @@ def export_minilm(model_dir: str | Path, revision: str) -> tuple[Path, Path]:
             torch.onnx.export(model, dummy, str(fp32), input_names=["input_ids", "attention_mask"],
                               output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
     if not int8.exists():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
         quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QUInt8)
     return fp32, int8
 
@@ -247,13 +268,12 @@ def encode(session: Any, tokenizer: Any, texts: list[str], max_length: int = 256
     return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
-def sentences_per_second(embed: Callable[[list[str]], Any], texts: list[str], batch: int) -> float:
-    """Throughput of ``embed`` over ``texts`` in batches of ``batch`` (after one warm-up batch)."""
+def timed_embed(embed: Callable[[list[str]], Any], texts: list[str], batch: int) -> tuple[np.ndarray, float]:
+    """``texts`` embedded in batches of ``batch`` after one warm-up batch: (the vectors, sentences/s)."""
     embed(texts[:batch])
     start = time.perf_counter()
-    for i in range(0, len(texts), batch):
-        embed(texts[i:i + batch])
-    return len(texts) / (time.perf_counter() - start)
+    vectors = np.concatenate([np.asarray(embed(texts[i:i + batch])) for i in range(0, len(texts), batch)])
+    return vectors, len(texts) / (time.perf_counter() - start)
 
 
 def retrieval_scores(query_vectors: np.ndarray, doc_vectors: np.ndarray, ids: list[str],
@@ -342,6 +362,58 @@ class Server:
         self.stop()
 
 
+def stop_when_a_cell_fails(*servers: Server) -> bool:
+    """In IPython or Jupyter, stop ``servers`` as soon as a later cell raises; False outside IPython.
+
+    This adds to ``Server``'s own guarantees (``with``, interpreter exit, death of the kernel) for
+    servers that must outlive one cell: a failed cell does not leave them running until the end.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+
+    def check(result: Any) -> None:
+        if not result.success:
+            for server in servers:
+                server.stop()
+            shell.events.unregister("post_run_cell", check)
+    shell.events.register("post_run_cell", check)
+    return True
+
+
+@contextlib.contextmanager
+def local_requests_allowed() -> Iterator[None]:
+    """Let huggingface_hub's clients (``InferenceClient``) reach a local server while HF_HUB_OFFLINE=1.
+
+    In offline mode huggingface_hub refuses every request of its HTTP session, even to 127.0.0.1
+    (``OfflineModeIsEnabled``). This lifts its flag for the block only; use it around calls to
+    your own server, nothing else.
+    """
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = False
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+def resident_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process in MB (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def transformers_serve(model: str, port: int, dtype: str = "float32") -> list[str]:
     """The ``transformers serve`` command line for ``model`` on 127.0.0.1:``port``."""
     cli = Path(sys.executable).with_name("transformers")
@@ -402,17 +474,19 @@ def gateway_app(upstream: str, model: str = SMOLLM) -> Any:
     from fastapi.responses import JSONResponse, StreamingResponse
     from huggingface_hub import snapshot_download
     from pydantic import BaseModel, Field
-    from transformers import AutoConfig, AutoTokenizer
+    # the fast tokenizer class and the raw config, not AutoTokenizer/AutoConfig, which import torch:
+    # the gateway stays a few hundred MB lighter
+    from transformers import PreTrainedTokenizerFast
 
     chat_dir = snapshot_download(model, revision=installed_revision(model))
-    chat_tokenizer = AutoTokenizer.from_pretrained(chat_dir)
-    context = AutoConfig.from_pretrained(chat_dir).max_position_embeddings
+    chat_tokenizer = PreTrainedTokenizerFast.from_pretrained(chat_dir)
+    context = json.loads((Path(chat_dir) / "config.json").read_text(encoding="utf-8"))["max_position_embeddings"]
 
     @cache
     def embedder() -> tuple[Any, Any]:  # loaded on the first embeddings request
         minilm_revision = installed_revision(MINILM)
         minilm_dir = snapshot_download(MINILM, revision=minilm_revision)
-        return onnx_session(export_minilm(minilm_dir, minilm_revision)[1], threads=1), AutoTokenizer.from_pretrained(minilm_dir)
+        return onnx_session(export_minilm(minilm_dir, minilm_revision)[1], threads=1), PreTrainedTokenizerFast.from_pretrained(minilm_dir)
     app = FastAPI(title="fieldguide gateway")
 
     class Message(BaseModel):
@@ -552,20 +626,25 @@ def benchmark(tokens: int = 128) -> dict[str, Any]:
     bandwidth = read_bandwidth()
     ids = chat_ids(tokenizer, PROMPTS[0])[0].tolist()
     ct2_dir, _ = ct2_model(folder, revision)
-    generator = ctranslate2.Generator(str(ct2_dir), device="cpu", compute_type="int8", intra_threads=torch.get_num_threads())
-    paths = {
-        "transformers fp32": (torch_decoder(fp32), bytes_per_token(fp32), lambda: torch_perplexity(fp32, tokenizer)),
-    }
-    bf16 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).eval()
-    paths["transformers bf16"] = (torch_decoder(bf16), bytes_per_token(bf16), lambda: torch_perplexity(bf16, tokenizer))
+    prompt_ids = [ids]
+    # one path at a time, each freed before the next, bf16 loaded only once fp32 is gone (as in the notebook)
+    rows = [{"path": "transformers fp32", **measure_path(torch_decoder(fp32), bytes_per_token(fp32), bandwidth, prompt_ids,
+                                                         torch_perplexity(fp32, tokenizer), tokens)}]
+    int8_bytes = bytes_per_token(fp32, 1)
     int8 = int8_dynamic(fp32)
-    paths["torch dynamic int8"] = (torch_decoder(int8), bytes_per_token(fp32, 1), lambda: torch_perplexity(int8, tokenizer))
-    paths["CTranslate2 int8"] = (ct2_decoder(generator, tokenizer), bytes_per_token(fp32, 1), lambda: ct2_perplexity(generator, tokenizer))
-    rows = []
-    for name, (decode, nbytes, ppl) in paths.items():
-        speed = tokens_per_second(decode, ids, tokens)
-        rows.append({"path": name, "tokens_per_s": speed, "bytes_per_token": nbytes, "bound": bound(bandwidth, nbytes),
-                     "share": speed / bound(bandwidth, nbytes), "perplexity": ppl()})
+    del fp32
+    rows.append({"path": "torch dynamic int8", **measure_path(torch_decoder(int8), int8_bytes, bandwidth, prompt_ids,
+                                                              torch_perplexity(int8, tokenizer), tokens)})
+    del int8
+    bf16 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).eval()
+    rows.append({"path": "transformers bf16", **measure_path(torch_decoder(bf16), bytes_per_token(bf16), bandwidth, prompt_ids,
+                                                             torch_perplexity(bf16, tokenizer), tokens)})
+    del bf16
+    generator = ctranslate2.Generator(str(ct2_dir), device="cpu", compute_type="int8", intra_threads=torch.get_num_threads())
+    rows.append({"path": "CTranslate2 int8", **measure_path(ct2_decoder(generator, tokenizer), int8_bytes, bandwidth, prompt_ids,
+                                                            ct2_perplexity(generator, tokenizer), tokens)})
+    rows = [{"path": r["path"], "tokens_per_s": r["tokens/s"], "bytes_per_token": round(r["MB per token"] * 1e6),
+             "bound": r["bound tokens/s"], "share": r["share of bound"], "perplexity": r["perplexity"]} for r in rows]
     for row in rows:
         row["speedup"] = row["tokens_per_s"] / rows[0]["tokens_per_s"]
     return {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
