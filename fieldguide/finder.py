@@ -223,7 +223,9 @@ class Finder:
             steps.append((f"runs on {filters.runs_on}", (frame[column].notna() & (frame[column] <= gb)).to_numpy()))
         for name, step in steps:
             if not (keep & step).any():
-                before = f"the {keep.sum()} entries left by the filters before it" if keep.sum() < len(frame) else "the catalog"
+                left = int(keep.sum())
+                before = (f"the {left} {'entry' if left == 1 else 'entries'} the filters before it left"
+                          if left < len(frame) else "the catalog")
                 raise FinderInputError(f"No catalog model matches these filters: {filters.describe()}. "
                                        f"The filter '{name}' leaves nothing of {before}; loosen it. "
                                        "(Models of unknown size never pass a size or hardware filter.)")
@@ -246,6 +248,51 @@ class Finder:
             "taught in": [chapter_label(slug) for slug in rows["chapter"]],
             "score": scores[top].round(3),
         })
+
+    # -- the demo tabs ------------------------------------------------------------------------------
+    def similarity(self, first: Any, second: Any) -> float:
+        """Cosine similarity of two texts' MiniLM embeddings, to 3 decimals."""
+        texts = [clean(text)[0] if isinstance(text, str) and text.strip() else "" for text in (first, second)]
+        if not all(texts):
+            raise FinderInputError("Type a sentence in both boxes.")
+        a, b = self.embedder.encode(texts, normalize_embeddings=True)
+        return round(float(a @ b), 3)
+
+    def stream(self, prompt: Any, max_new_tokens: int = 48) -> Iterator[str]:
+        """SmolLM2's greedy reply to ``prompt``, yielded as it grows (at most 128 new tokens)."""
+        from transformers import TextIteratorStreamer
+
+        text = clean(prompt)[0] if isinstance(prompt, str) and prompt.strip() else ""
+        if not text:
+            raise FinderInputError("Type a prompt first.")
+        chat = self.chat
+        inputs = chat.tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                                    return_dict=True, return_tensors="pt")
+        streamer = TextIteratorStreamer(chat.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        with self.llm_lock:
+            worker = threading.Thread(target=chat.model.generate, kwargs=dict(
+                **inputs, streamer=streamer, max_new_tokens=max(1, min(int(max_new_tokens), 128)), do_sample=False))
+            worker.start()
+            reply = ""
+            for piece in streamer:
+                reply += piece
+                yield reply
+            worker.join()
+
+    def transcribe(self, path: Any) -> str:
+        """English speech in an audio file to text with Whisper tiny.en (greedy, temperature 0)."""
+        if not path:
+            raise FinderInputError("Upload or record an audio clip first.")
+        try:
+            from faster_whisper.audio import decode_audio
+
+            audio = decode_audio(str(path), sampling_rate=16_000)
+        except Exception:
+            raise FinderInputError("That file could not be read as audio; upload a WAV, MP3 or FLAC clip.") from None
+        if len(audio) > MAX_AUDIO_S * 16_000:
+            raise FinderInputError(f"The clip is {len(audio) / 16_000:.0f} s long; this demo takes at most {MAX_AUDIO_S} s.")
+        pieces, _ = self.whisper.transcribe(audio, language="en", beam_size=1, temperature=0.0)
+        return " ".join(piece.text.strip() for piece in pieces) or "(no speech found)"
 
     # -- the grounded answer ------------------------------------------------------------------------
     def messages(self, need: str, entries: pd.DataFrame, reply_start: str) -> list[dict[str, str]]:
@@ -350,75 +397,58 @@ def by_task(results: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- the app -------------------------------------------------------------------------------------------
+def _shown(handler: Any) -> Any:
+    """``handler`` with FinderInputError turned into gr.Error: a message in the UI, no traceback in the log."""
+    import functools
+    import inspect
+
+    import gradio as gr
+
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def stream(*args: Any) -> Iterator[Any]:
+            try:
+                yield from handler(*args)
+            except FinderInputError as error:
+                raise gr.Error(str(error), print_exception=False) from None
+        return stream
+
+    @functools.wraps(handler)
+    def call(*args: Any) -> Any:
+        try:
+            return handler(*args)
+        except FinderInputError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+    return call
+
+
 def build_app(finder: Finder) -> Any:
-    """The gr.Blocks app: the finder, and one tab per course model. Handlers raise gr.Error, never a traceback."""
+    """The gr.Blocks app: the finder, and one tab per course model. Bad input gets a message, never a traceback."""
     import gradio as gr
 
     tasks = sorted(t for t in finder.frame["pipeline_tag"].unique() if t != catalog.UNKNOWN)
 
-    def run(query: str, task: str, licence: str, ungated: bool, max_params_m: float | None, runs_on: str, write: bool
-            ) -> tuple[str, pd.DataFrame]:
-        try:
-            filters = Filters.from_ui(task, licence, ungated, max_params_m, runs_on)
-            found = finder.answer(query, filters, write=write)
-        except FinderInputError as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        return render(found), found.entries
-
     def find(query: str, task: str, licence: str, ungated: bool, max_params_m: float | None, runs_on: str):
         """Rank catalog models for a need (MiniLM only)."""
-        return run(query, task, licence, ungated, max_params_m, runs_on, False)
+        found = finder.answer(query, Filters.from_ui(task, licence, ungated, max_params_m, runs_on), write=False)
+        return render(found), found.entries
 
     def ask(query: str, task: str, licence: str, ungated: bool, max_params_m: float | None, runs_on: str):
         """Rank catalog models for a need, and let SmolLM2 recommend one of them."""
-        return run(query, task, licence, ungated, max_params_m, runs_on, True)
+        found = finder.answer(query, Filters.from_ui(task, licence, ungated, max_params_m, runs_on), write=True)
+        return render(found), found.entries
 
     def similarity(first: str, second: str) -> float:
         """Cosine similarity of two texts' MiniLM embeddings."""
-        texts = [" ".join(str(t or "").split()) for t in (first, second)]
-        if not all(texts):
-            raise gr.Error("Type a sentence in both boxes.", print_exception=False)
-        if max(map(len, texts)) > MAX_CHARS:
-            raise gr.Error(f"Each text may have at most {MAX_CHARS} characters.", print_exception=False)
-        a, b = finder.embedder.encode(texts, normalize_embeddings=True)
-        return round(float(a @ b), 3)
+        return finder.similarity(first, second)
 
     def generate(prompt: str, max_new_tokens: float = 48) -> Iterator[str]:
         """SmolLM2's reply, streamed as it is written."""
-        from transformers import TextIteratorStreamer
-
-        text, _ = clean(prompt) if prompt and prompt.strip() else ("", [])
-        if not text:
-            raise gr.Error("Type a prompt first.", print_exception=False)
-        chat = finder.chat
-        inputs = chat.tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
-                                                    return_dict=True, return_tensors="pt")
-        streamer = TextIteratorStreamer(chat.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        with finder.llm_lock:
-            worker = threading.Thread(target=chat.model.generate, kwargs=dict(
-                **inputs, streamer=streamer, max_new_tokens=int(min(max_new_tokens, 128)), do_sample=False))
-            worker.start()
-            reply = ""
-            for piece in streamer:
-                reply += piece
-                yield reply
-            worker.join()
+        yield from finder.stream(prompt, int(max_new_tokens))
 
     def transcribe(path: str | None) -> str:
         """English speech to text with Whisper tiny.en (CTranslate2)."""
-        if not path:
-            raise gr.Error("Upload or record an audio clip first.", print_exception=False)
-        try:
-            from faster_whisper.audio import decode_audio
-
-            audio = decode_audio(path, sampling_rate=16_000)
-        except Exception:
-            raise gr.Error("That file could not be read as audio; upload a WAV, MP3 or FLAC clip.", print_exception=False) from None
-        if len(audio) > MAX_AUDIO_S * 16_000:
-            raise gr.Error(f"The clip is {len(audio) / 16_000:.0f} s long; this demo takes at most {MAX_AUDIO_S} s.",
-                           print_exception=False)
-        pieces, _ = finder.whisper.transcribe(audio, language="en", beam_size=1, temperature=0.0)
-        return " ".join(piece.text.strip() for piece in pieces) or "(no speech found)"
+        return finder.transcribe(path)
 
     with gr.Blocks(title="Field Guide model finder") as demo:
         gr.Markdown("# Which model should I use?\nDescribe what you need; the finder searches the Field Guide's "
@@ -439,8 +469,8 @@ def build_app(finder: Finder) -> Any:
             said = gr.Markdown()
             table = gr.Dataframe(label="Retrieved entries", interactive=False)
             inputs = [query, task, licence, ungated, max_params, runs_on]
-            find_button.click(find, inputs, [said, table], api_name="find", concurrency_limit=4)
-            ask_button.click(ask, inputs, [said, table], api_name="ask", concurrency_limit=1, concurrency_id="smollm2")
+            find_button.click(_shown(find), inputs, [said, table], api_name="find", concurrency_limit=4)
+            ask_button.click(_shown(ask), inputs, [said, table], api_name="ask", concurrency_limit=1, concurrency_id="smollm2")
             gr.Examples([["transcribe German meetings on a laptop", ANY, ANY, False, 0, ANY],
                          ["embeddings for RAG with a commercial licence", ANY, "permissive", False, 0, ANY],
                          ["a chat model for a 2 GB machine", "text-generation", ANY, True, 0, "2 GB of RAM (Binder), CPU"]],
@@ -448,17 +478,17 @@ def build_app(finder: Finder) -> Any:
         with gr.Tab("Similarity (MiniLM)"):
             first, second = gr.Textbox(label="First text"), gr.Textbox(label="Second text")
             score = gr.Number(label="Cosine similarity")
-            gr.Button("Compare").click(similarity, [first, second], score, api_name="similarity", concurrency_limit=4)
+            gr.Button("Compare").click(_shown(similarity), [first, second], score, api_name="similarity", concurrency_limit=4)
         with gr.Tab("Generation (SmolLM2)"):
             prompt = gr.Textbox(label="Prompt", max_lines=6)
             tokens = gr.Slider(8, 128, value=48, step=8, label="Max new tokens")
             reply = gr.Textbox(label="Reply (streamed)")
-            gr.Button("Generate").click(generate, [prompt, tokens], reply, api_name="generate",
+            gr.Button("Generate").click(_shown(generate), [prompt, tokens], reply, api_name="generate",
                                         concurrency_limit=1, concurrency_id="smollm2")
         with gr.Tab("Speech to text (Whisper tiny.en)"):
             audio = gr.Audio(type="filepath", label="English speech (at most 60 s)")
             transcript = gr.Textbox(label="Transcript")
-            gr.Button("Transcribe").click(transcribe, audio, transcript, api_name="transcribe", concurrency_limit=1)
+            gr.Button("Transcribe").click(_shown(transcribe), audio, transcript, api_name="transcribe", concurrency_limit=1)
     demo.queue(max_size=32)
     return demo
 
