@@ -316,7 +316,7 @@ class Finder:
         inputs = chat.tokenizer.apply_chat_template(self.messages(need, entries, "The best entry is ["),
                                                     continue_final_message=True, return_dict=True, return_tensors="pt")
         with torch.no_grad():
-            probabilities = chat.model(**inputs).logits[0, -1].softmax(-1)
+            probabilities = chat.model(**inputs, logits_to_keep=1).logits[0, -1].softmax(-1)
         numbers = chat.tokenizer.convert_tokens_to_ids([str(n) for n in range(1, len(entries) + 1)])
         chosen = probabilities[numbers].numpy()
         return chosen / chosen.sum()
@@ -334,7 +334,7 @@ class Finder:
         """Retrieve k entries and, when ``write``, let SmolLM2 recommend one of them in a sentence."""
         need, notes = clean(query)
         entries = self.search(need, filters, k)
-        if write and not any("instruction" in note for note in notes):
+        if write and not INJECTION.search(need):  # an instruction to the model gets the ranked list only
             with self.llm_lock:
                 best = int(self.pick(need, entries).argmax())
                 why = self.reason(need, entries, best)
@@ -497,7 +497,7 @@ def build_app(finder: Finder) -> Any:
 def serve(demo: Any, port: int | None = None) -> Iterator[str]:
     """Launch ``demo`` on 127.0.0.1 (a free port unless given) in the background; yield its URL; always close it."""
     demo.launch(server_name="127.0.0.1", server_port=port or free_port(), prevent_thread_lock=True, quiet=True,
-                footer_links=["api"])
+                inline=False, footer_links=["api"])
     try:
         yield demo.local_url
     finally:
