@@ -493,11 +493,26 @@ def build_app(finder: Finder) -> Any:
     return demo
 
 
+def fewer_malloc_arenas(count: int = 2) -> None:
+    """Cap glibc's malloc arenas (M_ARENA_MAX): each server worker thread would otherwise keep its own freed memory.
+
+    Does nothing where the C library is not glibc (macOS, Windows, musl).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-8, count)  # -8 is M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 @contextlib.contextmanager
 def serve(demo: Any, port: int | None = None) -> Iterator[str]:
     """Launch ``demo`` on 127.0.0.1 (a free port unless given) in the background; yield its URL; always close it."""
+    fewer_malloc_arenas()
     demo.launch(server_name="127.0.0.1", server_port=port or free_port(), prevent_thread_lock=True, quiet=True,
-                inline=False, footer_links=["api"])
+                inline=False, max_threads=8, footer_links=["api"])
     try:
         yield demo.local_url
     finally:
@@ -518,7 +533,8 @@ def main(host: str = "127.0.0.1", port: int = 7860) -> None:
     finder.vectors  # embed the catalog before the first visitor
     demo = build_app(finder)
     print(f"The Field Guide model finder: http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    fewer_malloc_arenas()
     try:
-        demo.launch(server_name=host, server_port=port, quiet=True, footer_links=["api"])
+        demo.launch(server_name=host, server_port=port, quiet=True, max_threads=8, footer_links=["api"])
     finally:
         demo.close(verbose=False)
