@@ -125,8 +125,9 @@ def nbval(path: Path, env: dict[str, str] | None = None, wheel_site: Path | None
 def test(paths: list[Path], from_wheel: bool, jobs: int = 1) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
     """nbval each notebook alone, each in its own process so its peak memory is its own.
 
-    With ``jobs`` > 1 that many notebooks run at once (each still alone in its process): the suite
-    ends sooner, and the times measured are those of a shared machine, not a notebook's own.
+    With ``jobs`` > 1 that many notebooks run at once (each still alone in its process). On two cores
+    this made each notebook several times slower (their torch thread pools fight), so the suite runs
+    with 1; the times measured with more are those of a shared machine, not a notebook's own.
     """
     results, failures = {}, {}
     scratch = Path(tempfile.mkdtemp(prefix="fieldguide-wheel-"))
