@@ -39,6 +39,19 @@ def client(model_finder: finder.Finder):
         yield Client(url, verbose=False)
 
 
+def test_the_space_folder_ships_with_the_package_and_its_front_matter_names_its_files():
+    import yaml
+
+    from fieldguide.resources import app_path
+
+    front = yaml.safe_load(app_path("README.md").read_text().split("---")[1])
+    assert front["sdk"] == "gradio" and app_path(front["app_file"]).is_file()
+    assert "app.py" in (ROOT / "pyproject.toml").read_text().split('"fieldguide.app" =')[-1].splitlines()[0]
+    pins = dict(line.split("==") for line in app_path("requirements.txt").read_text().splitlines() if "==" in line)
+    course = dict(re.findall(r"^([\w-]+)==([^\s#]+)", (ROOT / "requirements.txt").read_text(), re.M))
+    assert pins["gradio"] == front["sdk_version"] and all(course[name] == pin for name, pin in pins.items())
+
+
 # -- the functions, called directly ----------------------------------------------------------------------
 @pytest.mark.parametrize(("text", "message"), [
     ("", "is empty"), ("   \n\t ", "is empty"), ("x" * 10_000, "10,000 characters"), ("?!? 123", "no words"), (None, "in words"),
