@@ -33,6 +33,7 @@ from nbclient import NotebookClient
 
 VOLATILE_METADATA = ("execution", "collapsed", "scrolled")
 ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_TIMEOUT_S = 900  # a whole notebook under nbval; a hang fails the suite instead of stalling CI
 NBVAL = ["--nbval", "--nbval-cell-timeout=300", f"--nbval-sanitize-with={ROOT / 'tests' / 'nbval-sanitize.cfg'}",
          "-p", "no:cacheprovider", "-q"]
 # What one machine can vary of what another CPU would do differently (see README, "Stable outputs").
@@ -134,7 +135,12 @@ def test(paths: list[Path], from_wheel: bool, jobs: int = 1) -> tuple[dict[str, 
     wheel = ["--wheel-site", str(build_wheel(scratch))] if from_wheel else []
 
     def one(path: Path) -> dict:
-        finished = subprocess.run([sys.executable, __file__, "_nbval", str(path), *wheel], capture_output=True, text=True)
+        try:
+            finished = subprocess.run([sys.executable, __file__, "_nbval", str(path), *wheel], capture_output=True,
+                                      text=True, timeout=NOTEBOOK_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return {"measured": {"seconds": float(NOTEBOOK_TIMEOUT_S), "peak_mb": 0},
+                    "failed": [f"(did not finish in {NOTEBOOK_TIMEOUT_S} s)"], "tail": ""}
         lines = finished.stdout.strip().splitlines()
         if finished.returncode or not lines:
             return {"measured": {"seconds": 0.0, "peak_mb": 0}, "failed": ["(the runner failed)"],
