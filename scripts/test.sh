@@ -22,7 +22,7 @@ echo "== unit tests and the browser test"
 if [ ! -x "${FIELDGUIDE_CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "The browser test of the book is skipped: no Chromium here (sudo apt-get install chromium enables it)."
 fi
-.venv/bin/python -m pytest tests -q
+.venv/bin/python -m pytest tests -q --durations=12  # the slowest tests, to keep the command in its budget
 
 echo "== notebooks: nbval, each alone from the built wheel, measured (budget: ${MAX_NOTEBOOK_MB} MB peak)"
 .venv/bin/python scripts/notebooks.py test notebooks/*.ipynb --from-wheel --jobs "${NOTEBOOK_JOBS:-1}" \
