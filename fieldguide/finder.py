@@ -493,16 +493,37 @@ def build_app(finder: Finder) -> Any:
     return demo
 
 
-def fewer_malloc_arenas(count: int = 2) -> None:
-    """Cap glibc's malloc arenas (M_ARENA_MAX): each server worker thread would otherwise keep its own freed memory.
+def lean_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
+    """Make glibc's malloc give memory back: a few arenas, and blocks of 1 MiB or more mapped on their own.
 
-    Does nothing where the C library is not glibc (macOS, Windows, musl).
+    Each server worker thread would otherwise keep its own arena of freed memory, and glibc raises its
+    mmap threshold as big blocks are freed, so a model's freed activations stay resident. Here this
+    took chapter 14's peak from about 1.52 GB to 1.40 GB. Does nothing where the C library is not glibc.
     """
     import ctypes
     import ctypes.util
 
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-8, count)  # -8 is M_ARENA_MAX
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+        libc.mallopt(-3, mmap_threshold)  # M_MMAP_THRESHOLD (fixing it stops glibc from raising it)
+    except (OSError, AttributeError):
+        pass
+
+
+def release_memory() -> None:
+    """Collect garbage, then hand the C heap's free pages back to the system (glibc's malloc_trim).
+
+    Without the trim, memory freed by a deleted model stays in the process: resident, counted, unused.
+    Does nothing more than ``gc.collect()`` where the C library is not glibc.
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
 
@@ -510,7 +531,7 @@ def fewer_malloc_arenas(count: int = 2) -> None:
 @contextlib.contextmanager
 def serve(demo: Any, port: int | None = None) -> Iterator[str]:
     """Launch ``demo`` on 127.0.0.1 (a free port unless given) in the background; yield its URL; always close it."""
-    fewer_malloc_arenas()
+    lean_malloc()
     demo.launch(server_name="127.0.0.1", server_port=port or free_port(), prevent_thread_lock=True, quiet=True,
                 inline=False, max_threads=8, footer_links=["api"])
     try:
@@ -533,7 +554,7 @@ def main(host: str = "127.0.0.1", port: int = 7860) -> None:
     finder.vectors  # embed the catalog before the first visitor
     demo = build_app(finder)
     print(f"The Field Guide model finder: http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
-    fewer_malloc_arenas()
+    lean_malloc()
     try:
         demo.launch(server_name=host, server_port=port, quiet=True, max_threads=8, footer_links=["api"])
     finally:
