@@ -147,6 +147,21 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _app(args: argparse.Namespace) -> int:
+    from fieldguide import finder
+
+    finder.main(host=args.host, port=args.port)
+    return 0
+
+
+def _app_command(groups: argparse._SubParsersAction) -> None:
+    """``app``: the model finder (apps/model-finder), served on this machine only by default."""
+    app = groups.add_parser("app", help="serve the model finder app (apps/model-finder) in the browser")
+    app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    app.add_argument("--port", type=int, default=7860, help="port (default 7860, as on Spaces)")
+    app.set_defaults(run=_app)
+
+
 def _instructor_commands(groups: argparse._SubParsersAction) -> None:
     """``student`` and ``grade``: the instructor edition (see fieldguide/instructor.py)."""
     student = groups.add_parser("student", help="write the student notebooks: no solutions, exercises reset")
@@ -208,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
     intents.add_argument("--out", help="output folder (default data/checkpoints/minilm-intents-lora)")
     intents.set_defaults(run=_train_minilm_intents_lora)
     _instructor_commands(groups)
+    _app_command(groups)
     return top
 
 
