@@ -66,6 +66,22 @@ def _train_ddpm_digits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_chat_json(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fieldguide.chapters import chat_tuning
+    from fieldguide.resources import data_path
+
+    copy = kit.installed(kit.load_registry()[chat_tuning.SMOLLM])
+    if copy is None or copy.problems:
+        raise FieldGuideError(f"{chat_tuning.SMOLLM} is not installed or damaged: run `{kit.INSTALL_HINT} {chat_tuning.SMOLLM}`.")
+    out = Path(args.out) if args.out else data_path("checkpoints/smollm2-catalog-json")
+    summary = chat_tuning.train_adapter(out, copy.revision, epochs=args.epochs)
+    last = summary["losses"][-1]
+    print(f"wrote {out} in {summary['seconds']} s; {summary['steps']} steps, held-out loss {last.get('heldout_loss')}")
+    return 0
+
+
 def _answer(args: argparse.Namespace) -> int:
     import json
 
@@ -171,6 +187,10 @@ def parser() -> argparse.ArgumentParser:
     ddpm.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
     ddpm.add_argument("--out", help="output folder (default data/checkpoints/ddpm-digits)")
     ddpm.set_defaults(run=_train_ddpm_digits)
+    chat = trainers.add_parser("chat-json", help="the chat-tuning chapter's LoRA adapter (data/checkpoints/smollm2-catalog-json)")
+    chat.add_argument("--epochs", type=int, help="training epochs (default: the chapter's)")
+    chat.add_argument("--out", help="output folder (default data/checkpoints/smollm2-catalog-json)")
+    chat.set_defaults(run=_train_chat_json)
     _instructor_commands(groups)
     return top
 
