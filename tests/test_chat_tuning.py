@@ -35,7 +35,8 @@ def test_held_out_entries_never_appear_in_training(pairs):
     held = [p["entry"] for p in pairs["heldout"]]
     assert len(set(held)) == len(held) >= 30
     assert not train & set(held)
-    assert not any(entry in p["prompt"][0]["content"] for p in pairs["train"] for entry in held)
+    named = {line[4:] for p in pairs["train"] for line in p["prompt"][0]["content"].splitlines() if line.startswith("id: ")}
+    assert named == train and not named & set(held)
 
 
 def test_pairs_are_remade_by_the_seeded_generator(pairs):
