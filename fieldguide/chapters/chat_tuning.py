@@ -175,9 +175,11 @@ def sft_config(out: Path | str, **overrides: Any) -> Any:
 
 def trainer(model: Any, tokenizer: Any, train: list[dict[str, Any]], heldout: list[dict[str, Any]] | None,
             out: Path | str, **overrides: Any) -> Any:
-    """An ``SFTTrainer`` that wraps ``model`` in a fresh LoRA adapter."""
+    """An ``SFTTrainer`` that wraps ``model`` in a fresh LoRA adapter (no evaluation without ``heldout``)."""
     from trl import SFTTrainer
 
+    if not heldout:
+        overrides = {"eval_strategy": "no"} | overrides
     return SFTTrainer(model=model, args=sft_config(out, **overrides), train_dataset=as_dataset(train),
                       eval_dataset=as_dataset(heldout) if heldout else None, processing_class=tokenizer,
                       peft_config=lora_config())
