@@ -14,7 +14,9 @@ Answer kinds (``kind`` in the key):
 - ``integer``: a whole number (``3`` and ``3.0`` are the same answer);
 - ``number``: a float, rounded to ``decimals`` places, accepted one unit of the last place either
   side, so a learner's own rounding does not fail a right answer;
-- ``list``: a sequence of strings or integers, in order (``ordered: false`` for a set).
+- ``list``: a sequence of strings or integers, in order (``ordered: false`` for a set);
+- ``test``: no stored answer: the notebook passes ``test=``, a predicate, because the answer has
+  many right forms (a tensor, a function) or depends on the learner's own run; the key keeps the hint.
 
 Authors add or update an entry with ``python -m fieldguide answer ID VALUE --kind KIND``.
 """
@@ -36,7 +38,7 @@ from fieldguide.resources import data_path
 NOT_ATTEMPTED = "\u23f3"
 WRONG = "\u274c"
 RIGHT = "\u2705"
-KINDS = ("text", "choice", "integer", "number", "list")
+KINDS = ("text", "choice", "integer", "number", "list", "test")
 KEY_FOLDER = "exercises"
 
 # What the last ``check`` of each exercise said in this process (the autograder does not trust it:
@@ -67,6 +69,8 @@ def _canonical_scalar(kind: str, value: Any, entry: dict[str, Any]) -> str:
 def canonical_forms(entry: dict[str, Any], value: Any) -> list[str]:
     """The canonical strings that count as ``value`` for this key entry (several only for numbers)."""
     kind = entry["kind"]
+    if kind == "test":
+        raise AnswerError("this exercise has no stored answer: the notebook checks it with a test")
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
             raise AnswerError(f"expected a number, got {value!r}")
@@ -121,9 +125,13 @@ def check(exercise_id: str, answer: Any, *, test: Callable[[Any], bool] | None =
     with many right forms (a function, an array), whose rightness the notebook can compute.
     """
     try:
-        hint = entry(exercise_id).get("hint", "") if test is None else ""
+        key = entry(exercise_id)
     except KeyError as error:
         print(f"{WRONG} {exercise_id}: {error.args[0]}; update the fieldguide package.")
+        return
+    hint = key.get("hint", "")
+    if test is None and key["kind"] == "test":
+        print(f"{WRONG} {exercise_id}: this exercise is checked by the notebook's own test; re-run its cell as given.")
         return
     if answer is Ellipsis:
         RESULTS[exercise_id] = "not attempted"
@@ -147,7 +155,8 @@ def record(exercise_id: str, value: Any, kind: str, *, hint: str = "", folder: P
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     new = {"kind": kind, **options}
-    new["sha256"] = digest(exercise_id, canonical_forms(new, value)[0])
+    if kind != "test":
+        new["sha256"] = digest(exercise_id, canonical_forms(new, value)[0])
     if hint:
         new["hint"] = hint
     path = (folder / Path(key_file(exercise_id)).name) if folder else data_path(key_file(exercise_id))

@@ -41,6 +41,17 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _repository(args: argparse.Namespace) -> int:
+    from fieldguide import pages
+
+    if not args.url:
+        print(pages.repository_url())
+        return 0
+    for path in pages.set_repository(args.url):
+        print(f"updated {path}")
+    return 0
+
+
 def _pages(args: argparse.Namespace) -> int:
     from fieldguide import pages
 
@@ -66,15 +77,30 @@ def _train_ddpm_digits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_minilm_intents_lora(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from fieldguide import kit
+    from fieldguide.chapters import training
+    from fieldguide.resources import data_path
+
+    copy = kit.require(training.MINILM)[0]
+    out = Path(args.out) if args.out else data_path("checkpoints/minilm-intents-lora")
+    record = training.train_checkpoint(out, data_path("intents"), revision=copy.revision)
+    print(f"wrote {out}: baseline {record['baseline_accuracy']:.3f}, full {record['full']['test_accuracy']:.3f} "
+          f"in {record['full']['seconds']} s, LoRA {record['lora']['test_accuracy']:.3f} in {record['lora']['seconds']} s")
+    return 0
+
+
 def _train_chat_json(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fieldguide.chapters import chat_tuning
     from fieldguide.resources import data_path
 
-    copy = kit.installed(kit.load_registry()[chat_tuning.SMOLLM])
-    if copy is None or copy.problems:
-        raise FieldGuideError(f"{chat_tuning.SMOLLM} is not installed or damaged: run `{kit.INSTALL_HINT} {chat_tuning.SMOLLM}`.")
+    copy = kit.require(chat_tuning.SMOLLM)[0]
     out = Path(args.out) if args.out else data_path("checkpoints/smollm2-catalog-json")
     summary = chat_tuning.train_adapter(out, copy.revision, epochs=args.epochs)
     last = summary["losses"][-1]
@@ -168,13 +194,17 @@ def parser() -> argparse.ArgumentParser:
     verify = actions.add_parser("verify", help="re-hash every installed file")
     verify.add_argument("models", nargs="*", metavar="MODEL")
     verify.set_defaults(run=_verify)
+    repository = groups.add_parser("repository", help="print, or change, the course repository's URL everywhere")
+    repository.add_argument("url", nargs="?", help="new URL, e.g. https://github.com/ORG/NAME")
+    repository.set_defaults(run=_repository)
     pages = groups.add_parser("pages", help="generate the book's catalog pages from data/")
     pages.add_argument("--check", action="store_true", help="fail if a committed page is stale")
     pages.set_defaults(run=_pages)
     answer = groups.add_parser("answer", help="add an exercise's answer to the answer key (for authors)")
     answer.add_argument("id", help="exercise id, e.g. 03.next-token (the key file is data/exercises/03.yaml)")
     answer.add_argument("value", help="the right answer; JSON for numbers and lists, text as typed")
-    answer.add_argument("--kind", required=True, choices=("text", "choice", "integer", "number", "list"))
+    answer.add_argument("--kind", required=True, choices=("text", "choice", "integer", "number", "list", "test"),
+                        help="test: no stored answer (the notebook passes test=); VALUE is ignored")
     answer.add_argument("--hint", default="", help="shown after a wrong answer; a nudge, never the answer")
     answer.add_argument("--decimals", type=int, help="number: places compared (one unit either side passes)")
     answer.add_argument("--normalise", action="store_true", help="text: ignore case and surrounding spaces")
@@ -187,6 +217,10 @@ def parser() -> argparse.ArgumentParser:
     ddpm.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
     ddpm.add_argument("--out", help="output folder (default data/checkpoints/ddpm-digits)")
     ddpm.set_defaults(run=_train_ddpm_digits)
+    intents = trainers.add_parser("minilm-intents-lora",
+                                  help="the training chapter's LoRA adapter (data/checkpoints/minilm-intents-lora)")
+    intents.add_argument("--out", help="output folder (default data/checkpoints/minilm-intents-lora)")
+    intents.set_defaults(run=_train_minilm_intents_lora)
     chat = trainers.add_parser("chat-json", help="the chat-tuning chapter's LoRA adapter (data/checkpoints/smollm2-catalog-json)")
     chat.add_argument("--epochs", type=int, help="training epochs (default: the chapter's)")
     chat.add_argument("--out", help="output folder (default data/checkpoints/smollm2-catalog-json)")

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from functools import cache
 from pathlib import Path
 
@@ -58,8 +60,77 @@ DOWNLOAD_STUDY = (
 HFJS_COMMIT = "fe42e68017ffc76d09922ea8f9b38a6964345710"
 
 
+DUNDER = re.compile(r"(?<![`\w])([\w./-]*__\w+__[\w./-]*?)(?=[\s,;:)]|\.(?:\s|$)|$)")
+
+
+def _prose(text: str) -> str:
+    """Catalog prose as Markdown: names like ``pipelines/__init__.py`` as code, not bold "init"."""
+    return DUNDER.sub(lambda match: f"`{match.group(1)}`", text)
+
+
 def _checked_by(value: object) -> str:
     return ", ".join(value) if isinstance(value, list) else str(value)
+
+
+FIT_SHARE = 0.75  # a model "runs on" a machine when its weights take at most this share of its memory
+
+
+def _attribute(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _select(name: str, label: str, options: list[tuple[str, str]]) -> str:
+    choices = "".join(f'<option value="{_attribute(v)}">{html.escape(t)}</option>' for v, t in options)
+    return f'<label>{label} <select name="{name}">{choices}</select></label>'
+
+
+def _explorer(kind: str, rows: list[str], controls: list[str], total: int) -> str:
+    """One filterable, sortable table (static rows; book/_static/explorer.js filters them offline)."""
+    return (
+        "```{raw} html\n"
+        f'<div class="fg-explorer" data-kind="{kind}">\n'
+        f'<form class="fg-filters" role="search" aria-label="Filter the {kind}">\n'
+        f'<label>Search <input type="search" name="q" placeholder="name, task, words"></label>\n'
+        + "\n".join(controls)
+        + "\n</form>\n"
+        f'<p class="fg-count" aria-live="polite">{total} of {total} {kind}</p>\n'
+        + "\n".join(rows)
+        + "\n</div>\n```\n\n"
+    )
+
+
+def _runs_on(fp16_gb: float, fp32_gb: float) -> str:
+    """The hardware of data/hardware.yaml whose memory holds the weights (fp32 on CPUs, fp16 on GPUs)."""
+    if pd.isna(fp16_gb):
+        return "unknown"
+    fits = [machine["name"] for machine in load_yaml("hardware.yaml")
+            if (fp16_gb if machine["kind"] == "GPU memory" else fp32_gb) <= FIT_SHARE * machine["memory_gb"]]
+    return "|".join(fits) or "none"
+
+
+def _model_row(row: object) -> str:
+    size = "size unknown" if pd.isna(row.fp16_gb) else f"{row.parameters} · {row.fp16_gb:g} GB fp16"
+    was = f" (was {', '.join(row.former_ids)})" if row.former_ids else ""
+    words = " ".join(str(v) for v in (row.id, row.pipeline_tag, row.domain, row.why, row.organization, row.library))
+    data = {
+        "rank": row.rank, "domain": row.domain, "task": row.pipeline_tag, "licence": row.licence_class,
+        "gated": "yes" if row.gated is True else ("no" if row.gated is False else "unknown"),
+        "params": "" if pd.isna(row.params) else int(row.params), "year": row.release_year,
+        "fits": _runs_on(row.fp16_gb, row.fp32_gb), "name": row.id.lower(), "text": words.lower(),
+    }
+    attributes = " ".join(f'data-{k}="{_attribute(v)}"' for k, v in data.items())
+    gated = " · gated" if row.gated is True else ""
+    return (
+        f'<details class="fg-row" {attributes}><summary><span class="fg-rank">{row.rank}</span> '
+        f'<strong>{html.escape(row.id)}</strong> '
+        f'<span class="fg-meta"><code>{html.escape(row.pipeline_tag)}</code> · {html.escape(size)} · '
+        f'{html.escape(str(row.licence))} ({row.licence_class}){gated} · {row.release_year}</span></summary>'
+        f'<p>{html.escape(row.why)}{html.escape(was)} <a href="{_attribute(row.source)}">source</a> · '
+        f'<a href="https://huggingface.co/{_attribute(row.id)}">on the Hub</a></p>'
+        f'<p class="fg-facts">Why here: {html.escape(str(row.selection))} ({row.selected}). '
+        f'Checked by: {html.escape(_checked_by(row.checked_by))} ({row.checked}). '
+        f'Runs on: {html.escape(data["fits"].replace("|", ", "))}.</p></details>'
+    )
 
 
 def top_100() -> str:
@@ -98,36 +169,36 @@ def top_100() -> str:
         + ", ".join(f"{counts.get(name, 0)} {name}" for name in LICENCE_CLASSES)
         + " (see `data/licences.yaml`).\n\n",
     ]
-    for domain in load_yaml("domains.yaml"):
-        rows = frame[frame["domain"] == domain["id"]]
-        taught = _chapter_link(domain["chapter"]) if domain["chapter"] != "none" else "no chapter"
-        parts.append(f"## {domain['title']}\n\n{domain['blurb']} Taught in: {taught}.\n\n")
-        parts.append(_table(
-            ["#", "Model", "Task", "Parameters", "fp16", "Licence", "Gated", "Year", "Why it matters", "Why here",
-             "Checked by"],
-            [
-                [
-                    row.rank,
-                    f"[{row.id}](https://huggingface.co/{row.id})"
-                    + (f"<br>*was {', '.join(row.former_ids)}*" if row.former_ids else ""),
-                    f"`{row.pipeline_tag}`",
-                    row.parameters,
-                    "—" if pd.isna(row.fp16_gb) else f"{row.fp16_gb:g} GB",
-                    f"{row.licence} ({row.licence_class})",
-                    _gated(row.gated),
-                    row.release_year,
-                    row.why + f" [source]({row.source})",
-                    f"{row.selection} ({row.selected})",
-                    _checked_by(row.checked_by) + f" ({row.checked})",
-                ]
-                for row in rows.itertuples()
-            ],
-        ))
-        parts.append("\n")
+    domains = load_yaml("domains.yaml")
+    parts.append(
+        "**Exploring the table.** Search, filter by domain, task, licence class, gating and hardware, and "
+        "sort; tap a row for why the model matters, why it is here and how its facts were checked. "
+        f"*Runs on* names the machines whose memory holds the weights with room to spare (at most "
+        f"{FIT_SHARE:.0%} of it: fp32 weights on a CPU, fp16 on a GPU; see `data/hardware.yaml`): an "
+        "estimate from the parameter count, not a measurement. The table works offline, in the page "
+        "itself.\n\n## The domains\n\n"
+    )
+    parts += [
+        f"- **{d['title']}** ({(frame['domain'] == d['id']).sum()}): {d['blurb']} Taught in: "
+        + (_chapter_link(d["chapter"]) if d["chapter"] != "none" else "no chapter") + ".\n"
+        for d in domains
+    ]
+    parts.append("\n## All models\n\n")
+    hardware = [m["name"] for m in load_yaml("hardware.yaml")]
+    controls = [
+        _select("domain", "Domain", [("", "all")] + [(d["id"], d["title"]) for d in domains]),
+        _select("task", "Task", [("", "all")] + [(t, t) for t in sorted(frame["pipeline_tag"].unique())]),
+        _select("licence", "Licence", [("", "all")] + [(c, c) for c in LICENCE_CLASSES]),
+        _select("gated", "Gated", [("", "any"), ("no", "not gated"), ("yes", "gated")]),
+        _select("fits", "Runs on", [("", "any")] + [(h, h) for h in hardware]),
+        _select("sort", "Sort", [("rank", "catalog order"), ("params", "smallest first"),
+                                 ("-params", "largest first"), ("-year", "newest first"), ("name", "name")]),
+    ]
+    parts.append(_explorer("models", [_model_row(row) for row in frame.itertuples()], controls, len(frame)))
     notes = frame[frame["note"].astype(bool) | frame["licence_note"].astype(bool)]
     parts.append("## Notes on individual entries\n\n")
     parts += [
-        f"- **{row.id}**: " + " ".join(text for text in (row.licence_note, row.note) if text) + "\n"
+        f"- **{row.id}**: " + _prose(" ".join(text for text in (row.licence_note, row.note) if text)) + "\n"
         for row in notes.itertuples()
     ]
     added = {item["id"] for item in review["added"]}
@@ -192,18 +263,26 @@ def spaces_page() -> str:
         "a Space's hardware and status change often, so the status column says \"unknown\" unless a "
         "source stated it.\n\n",
     ]
-    for category in dict.fromkeys(entry["category"] for entry in entries):
-        rows = [entry for entry in entries if entry["category"] == category]
-        parts.append(f"## {category.replace('-', ' ').capitalize()}\n\n")
-        parts.append(_table(
-            ["Space", "SDK", "What it shows", "Why it caught on", "Year"],
-            [
-                [f"[{e['id']}](https://huggingface.co/spaces/{e['id']}) ([source]({e['source']}))",
-                 e["sdk"], e["shows"], e["why"], e["year"]]
-                for e in rows
-            ],
-        ))
-        parts.append("\n")
+    categories = list(dict.fromkeys(entry["category"] for entry in entries))
+    rows = []
+    for e in entries:
+        words = " ".join(str(e[k]) for k in ("id", "sdk", "category", "shows", "why")).lower()
+        attributes = (f'data-category="{_attribute(e["category"])}" data-sdk="{_attribute(e["sdk"])}" '
+                      f'data-year="{e["year"]}" data-name="{_attribute(e["id"].lower())}" data-text="{_attribute(words)}"')
+        rows.append(
+            f'<details class="fg-row" {attributes}><summary><strong>{html.escape(e["id"])}</strong> '
+            f'<span class="fg-meta">{html.escape(e["category"].replace("-", " "))} · '
+            f'{html.escape(e["sdk"])} · {e["year"]}</span></summary><p>{html.escape(e["shows"])} '
+            f'<a href="https://huggingface.co/spaces/{_attribute(e["id"])}">Open the Space</a></p>'
+            f'<p class="fg-facts">Why it caught on: {html.escape(e["why"])} <a href="{_attribute(e["source"])}">source</a></p></details>'
+        )
+    controls = [
+        _select("category", "Kind", [("", "all")] + [(c, c.replace("-", " ")) for c in categories]),
+        _select("sdk", "SDK", [("", "all")] + [(k, k) for k in sorted({e["sdk"] for e in entries})]),
+        _select("sort", "Sort", [("rank", "by kind"), ("-year", "newest first"), ("name", "name")]),
+    ]
+    parts.append("## All Spaces\n\nSearch and filter; tap a Space for what it shows and why it caught on.\n\n")
+    parts.append(_explorer("Spaces", rows, controls, len(entries)))
     return "".join(parts)
 
 
@@ -240,7 +319,65 @@ def tasks_page() -> str:
     return "".join(parts)
 
 
-PAGES = {"top-100.md": top_100, "spaces.md": spaces_page, "tasks.md": tasks_page}
+CHEATSHEET_PAGES = (("hub", "huggingface_hub and the `hf` command"), ("transformers", "transformers and tokenizers"),
+                    ("data-and-embeddings", "datasets and sentence-transformers"),
+                    ("fine-tuning", "peft, trl and accelerate"), ("diffusers", "diffusers"),
+                    ("shipping", "Gradio, gradio_client and ONNX"))
+
+
+def cheatsheet_index() -> str:
+    """The cheat sheet's front page: the tested-with stamp, the counts, and "which model for which job"."""
+    import json
+
+    record = json.loads((CHECKOUT_DATA / "cheatsheet-checked.json").read_text(encoding="utf-8"))
+    frame = catalog.models()
+    versions = ", ".join(f"{name} {version}" for name, version in sorted(record["versions"].items()))
+    parts = [
+        GENERATED,
+        "# Cheat sheet\n\n",
+        "The Hugging Face libraries in short snippets, each with a line on when you need it. Cheat sheets "
+        "rot (a renamed argument, a removed command, a dropped pipeline), so this one is tested: every snippet "
+        "that can run offline is executed by the test suite on the course's models or tiny local stand-ins; "
+        "every snippet that needs the Hub or a GPU is parsed, each call resolved in the installed library and "
+        "its arguments bound to the signature; every command line is checked against its `--help`. A "
+        "misspelt argument fails the tests (`tests/test_cheatsheet.py`).\n\n",
+        f"**Checked with** {versions}; **last green run** {record['checked']} "
+        "(written by `python -m fieldguide.snippets --record`, only when every snippet passes).\n\n",
+    ]
+    parts += [f"- [{title}]({slug}.md)\n" for slug, title in CHEATSHEET_PAGES]
+    parts.append(
+        "\n## Which model for which job\n\n"
+        "For each task of the [catalog](../catalog/top-100.md), up to three of its models in catalog order, with "
+        "their size, licence and the chapter that teaches the task (a chapter runs a small stand-in offline).\n\n"
+    )
+    rows = []
+    for task, group in frame.groupby("pipeline_tag", sort=True):
+        picks = group.head(3)
+        models = "; ".join(
+            f"[{row.id}](https://huggingface.co/{row.id}) ({row.parameters}, {row.licence})" for row in picks.itertuples()
+        )
+        chapters = sorted({c for c in picks["chapter"] if c and c != "none"})
+        rows.append([f"`{task}`", models, ", ".join(_chapter_link(c) for c in chapters) or "—"])
+    parts.append(_table(["Task", "Models (parameters, licence)", "Chapter"], rows))
+    neither = record["neither"]
+    parts.append(
+        "\n## Closing note: what the tests did\n\n"
+        f"On {record['checked']}: **{record['executed']} snippets executed** (each also checked statically), "
+        f"**{record['signature_checked']} signature-checked** without running (they need the Hub or a GPU), and "
+        f"**{record['help_checked']} shell snippets** checked against their commands' `--help`. Across the Python "
+        f"snippets, {record['calls_bound']} calls bound every argument to a named parameter and "
+        f"{record['calls_documented']} passed some through `**kwargs` to parameters their documentation names. "
+        + (f"Calls with no signature to bind to (checked for existence only): "
+           + ", ".join(f"`{c}`" for c in record["calls_target_only"]) + ". " if record["calls_target_only"] else "")
+        + ("Entries that could be neither run nor checked: "
+           + "; ".join(f"{n['where']} ({n['why']})" for n in neither) + "." if neither
+           else "Every entry was either run or checked.")
+        + "\n"
+    )
+    return "".join(parts)
+
+
+PAGES = {"top-100.md": top_100, "spaces.md": spaces_page, "tasks.md": tasks_page, "../cheatsheet/index.md": cheatsheet_index}
 
 
 def write(folder: Path = BOOK) -> list[Path]:
@@ -257,3 +394,26 @@ def stale(folder: Path = BOOK) -> list[str]:
         name for name, render in PAGES.items()
         if not (folder / name).exists() or (folder / name).read_text(encoding="utf-8") != render()
     ]
+
+
+# The course repository's URL lives in _config.yml (repository.url): the book's launch and source
+# buttons read it there. The other places a reader meets it copy it; `python -m fieldguide
+# repository URL` rewrites them all, and a test checks they agree.
+REPOSITORY_USERS = ("README.md", "book/setup.md", "notebooks/*.ipynb")
+
+
+def repository_url(root: Path = CHECKOUT_DATA.parent) -> str:
+    """The course repository's URL, from _config.yml."""
+    return yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+
+
+def set_repository(url: str, root: Path = CHECKOUT_DATA.parent) -> list[Path]:
+    """Point the book's buttons, the README, the setup page and every install cell at ``url``."""
+    old = repository_url(root)
+    changed = []
+    for path in [root / "_config.yml"] + [p for pattern in REPOSITORY_USERS for p in sorted(root.glob(pattern))]:
+        text = path.read_text(encoding="utf-8")
+        if old in text and old != url:
+            path.write_text(text.replace(old, url.rstrip("/")), encoding="utf-8")
+            changed.append(path)
+    return changed

@@ -2,6 +2,7 @@
 
 - **Offline maths:** MathJax 3 is served from the build (from the ``django-static-mathjax``
   wheel, Apache-2.0) instead of a CDN, so formulas render in a lab with no web access.
+- **Accessible tables:** scrollable tables take keyboard focus; pandas' empty corner cell is named.
 - **One copy of each script:** sphinx-thebe registers its inline settings twice under JB1,
   which made every page log "Identifier 'THEBE_JS_URL' has already been declared".
 - **A cost and "tested with" badge** under each chapter's title, from ``data/measurements.json``
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import html
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,20 @@ def _use_local_mathjax(app: Any, config: Any) -> None:
         config.mathjax_path = "mathjax/tex-chtml.js"
 
 
-def _one_copy_of_each_script(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+def _accessible_tables(body: str) -> str:
+    """Scrollable tables reachable by keyboard; pandas' empty corner header cell given a name."""
+    body = body.replace('<table border="1" class="dataframe">', '<table border="1" class="dataframe" tabindex="0">')
+    body = re.sub(r'<table class="table"(?![^>]*tabindex)', '<table class="table" tabindex="0"', body)
+    return body.replace("<th></th>", '<th><span class="visually-hidden">row</span></th>')
+
+
+def _page_context(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    if "body" in context:
+        context["body"] = _accessible_tables(context["body"])
+    _one_copy_of_each_script(context)
+
+
+def _one_copy_of_each_script(context: dict) -> None:
     scripts = context.get("script_files")
     if not scripts:
         return
@@ -103,7 +118,7 @@ def _insert_badge(app: Any, doctree: Any, docname: str) -> None:
 def setup(app: Any) -> dict[str, Any]:
     """Register the extension's hooks."""
     app.connect("config-inited", _use_local_mathjax)
-    app.connect("html-page-context", _one_copy_of_each_script)
+    app.connect("html-page-context", _page_context)
     app.connect("doctree-resolved", _insert_badge)
     app.connect("build-finished", _copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

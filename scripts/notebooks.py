@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,7 +51,8 @@ def execute(path: Path, store: bool, timeout: int = 600) -> dict[str, float]:
     """Execute one notebook in a fresh kernel from its own folder; optionally store its outputs."""
     notebook = nbformat.read(path, as_version=4)
     started = time.perf_counter()
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3", coalesce_streams=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if store:
@@ -75,13 +77,36 @@ def measure(paths: list[Path], store: bool) -> dict[str, dict[str, float]]:
     return results
 
 
-def nbval(path: Path, env: dict[str, str] | None = None) -> tuple[dict[str, float], list[str], str]:
-    """nbval on one notebook in a child process: its measurements, the failing cells, the output tail."""
+def build_wheel(into: Path) -> Path:
+    """Build the fieldguide wheel and install it, alone, into ``into`` (a folder for PYTHONPATH)."""
+    wheels = into / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)],
+                   check=True, capture_output=True)
+    wheel = next(wheels.glob("fieldguide-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(into / "site"),
+                    str(wheel)], check=True, capture_output=True)
+    return into / "site"
+
+
+def nbval(path: Path, env: dict[str, str] | None = None, wheel_site: Path | None = None) -> tuple[dict[str, float], list[str], str]:
+    """nbval on one notebook in a child process: its measurements, the failing cells, the output tail.
+
+    With ``wheel_site`` the notebook runs as on Colab after its install cell: copied alone into an
+    empty folder, importing the fieldguide package from the built wheel (all its data inside it).
+    """
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "junit.xml"
+        cwd, target, extra = ROOT, path, dict(env or {})
+        if wheel_site is not None:
+            cwd = Path(scratch) / "empty"
+            cwd.mkdir()
+            target = cwd / path.name
+            target.write_bytes(path.read_bytes())
+            extra["PYTHONPATH"] = str(wheel_site)
         started = time.perf_counter()
-        finished = subprocess.run([sys.executable, "-m", "pytest", str(path), *NBVAL, f"--junitxml={report}"],
-                                  capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})})
+        finished = subprocess.run([sys.executable, "-m", "pytest", str(target), *NBVAL, f"--junitxml={report}",
+                                   "--rootdir", str(cwd)],
+                                  capture_output=True, text=True, cwd=cwd, env={**os.environ, **extra})
         seconds = time.perf_counter() - started
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         failed = []
@@ -96,11 +121,13 @@ def nbval(path: Path, env: dict[str, str] | None = None) -> tuple[dict[str, floa
     return {"seconds": round(seconds, 1), "peak_mb": round(peak_kb / 1024)}, failed, finished.stdout[-3000:]
 
 
-def test(paths: list[Path]) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
+def test(paths: list[Path], from_wheel: bool) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
     """nbval each notebook alone, each in its own process so its peak memory is its own."""
     results, failures = {}, {}
+    scratch = Path(tempfile.mkdtemp(prefix="fieldguide-wheel-"))
+    wheel = ["--wheel-site", str(build_wheel(scratch))] if from_wheel else []
     for path in paths:
-        finished = subprocess.run([sys.executable, __file__, "_nbval", str(path)], capture_output=True, text=True)
+        finished = subprocess.run([sys.executable, __file__, "_nbval", str(path), *wheel], capture_output=True, text=True)
         outcome = json.loads(finished.stdout.strip().splitlines()[-1])
         results[path.name] = outcome["measured"]
         if outcome["failed"]:
@@ -108,6 +135,7 @@ def test(paths: list[Path]) -> tuple[dict[str, dict[str, float]], dict[str, list
             sys.stdout.write(outcome["tail"])
         state = "ok" if not outcome["failed"] else f"FAILED: {', '.join(outcome['failed'])}"
         print(f"{path.name:<36} {outcome['measured']['seconds']:>6} s  {outcome['measured']['peak_mb']:>6} MB  {state}", flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)
     return results, failures
 
 
@@ -158,6 +186,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("run", "measure", "test", "stability", "_one", "_nbval"))
     parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--from-wheel", action="store_true", help="test: run each notebook alone in an empty "
+                        "folder with fieldguide imported from its built wheel, as Colab does after the install cell")
+    parser.add_argument("--wheel-site", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--variation", action="append", choices=list(VARIATIONS),
                         help="stability: only these variations (default: all)")
     parser.add_argument("--store", action="store_true", help=argparse.SUPPRESS)
@@ -171,7 +202,7 @@ def main() -> int:
         print(json.dumps(execute(args.notebooks[0], store=args.store)))
         return 0
     if args.action == "_nbval":
-        measured, failed, tail = nbval(args.notebooks[0])
+        measured, failed, tail = nbval(args.notebooks[0], wheel_site=args.wheel_site)
         print(json.dumps({"measured": measured, "failed": failed, "tail": tail}))
         return 0
     if args.action == "stability":
@@ -182,7 +213,7 @@ def main() -> int:
         return 1 if any(report.values()) else 0
     failures: dict[str, list[str]] = {}
     if args.action == "test":
-        results, failures = test(args.notebooks)
+        results, failures = test(args.notebooks, args.from_wheel)
     else:
         results = measure(args.notebooks, store=args.action == "run")
     if args.json:

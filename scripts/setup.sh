@@ -21,6 +21,12 @@ echo "== 2/4 pinned packages (requirements.txt) and the fieldguide package"
 pip_install -r requirements.txt
 pip_install --no-deps -e .
 
+# axe-core (MPL-2.0) for the book's accessibility check, where npm is available (optional)
+if command -v npm >/dev/null && [ ! -f .venv/npm/node_modules/axe-core/axe.min.js ]; then
+  npm install --silent --no-audit --no-fund --prefix .venv/npm axe-core@4.14.1 >/dev/null 2>&1 \
+    || echo "   (axe-core not installed: the accessibility check will be skipped)"
+fi
+
 echo "== 3/4 the course's models, into the Hugging Face cache"
 .venv/bin/python -m fieldguide models install
 .venv/bin/python -m fieldguide models list

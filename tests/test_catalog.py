@@ -223,3 +223,40 @@ def test_spaces_and_tasks_validate():
 
 def test_generated_pages_are_current():
     assert pages.stale() == [], "run `python -m fieldguide pages` and commit the result"
+
+
+def test_the_repository_url_is_set_in_one_place_and_used_everywhere():
+    """_config.yml holds it; README, the setup page and every install cell use exactly that URL."""
+    from fieldguide import pages
+
+    url = pages.repository_url()
+    root = Path(pages.CHECKOUT_DATA.parent)
+    for pattern in pages.REPOSITORY_USERS:
+        for path in sorted(root.glob(pattern)):
+            text = path.read_text(encoding="utf-8")
+            assert url in text, f"{path.name} does not point at {url}"
+            others = {u for u in re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", text) if "field-guide" in u} - {url}
+            assert not others, f"{path.name} names another course URL: {others}"
+
+
+def test_set_repository_rewrites_every_use(tmp_path):
+    from fieldguide import pages
+
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/a/field-guide\n")
+    (tmp_path / "README.md").write_text("git clone https://github.com/a/field-guide\n")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "00-x.ipynb").write_text('{"x": "git+https://github.com/a/field-guide"}')
+    changed = pages.set_repository("https://github.com/b/field-guide", tmp_path)
+    assert len(changed) == 3 and pages.repository_url(tmp_path) == "https://github.com/b/field-guide"
+    assert "github.com/b/field-guide" in (tmp_path / "notebooks" / "00-x.ipynb").read_text()
+
+
+def test_generated_pages_keep_dunder_names_as_code():
+    """Markdown would render a bare pipelines/__init__.py as bold 'init'."""
+    import re
+
+    from fieldguide import pages
+
+    for name, make in pages.PAGES.items():
+        bare = re.findall(r"(?<!`)[\w./-]*__\w+__[\w./-]*", re.sub(r"`[^`]*`", "", make()))
+        assert not bare, f"{name}: {bare[:3]}"

@@ -68,6 +68,15 @@ def test_each_kind_rejects_wrong_forms(key, capsys):
     assert len(lines) == 8 and all(": not yet." in line for line in lines), lines
 
 
+def test_a_predicate_exercise_keeps_its_hint_in_the_key(key, capsys):
+    checks.record("99.tensor", None, "test", hint="undo the scaling first", folder=key)
+    check("99.tensor", 3, test=lambda a: a == 4)
+    check("99.tensor", 4, test=lambda a: a == 4)
+    check("99.tensor", 4)
+    assert said(capsys) == ["\u274c 99.tensor: not yet. Hint: undo the scaling first", "\u2705 99.tensor: correct.",
+                            "\u274c 99.tensor: this exercise is checked by the notebook's own test; re-run its cell as given."]
+
+
 def test_a_predicate_that_raises_is_reported_not_raised(key, capsys):
     check("99.word", np.zeros(3), test=lambda a: a.shape[1] == 3)
     assert said(capsys)[0].startswith("\u274c 99.word: not yet. Hint: checking raised IndexError")
@@ -83,4 +92,7 @@ def test_every_key_entry_is_well_formed():
     for path in sorted(folder.glob("*.yaml")):
         for exercise, entry in (yaml.safe_load(path.read_text()) or {}).items():
             assert exercise.startswith(path.stem + "."), f"{exercise} belongs in {exercise.split('.')[0]}.yaml"
-            assert entry["kind"] in checks.KINDS and len(entry["sha256"]) == 64, exercise
+            assert entry["kind"] in checks.KINDS, exercise
+            assert (entry["kind"] == "test") == ("sha256" not in entry), f"{exercise}: a hash unless kind is test"
+            if entry["kind"] != "test":
+                assert len(entry["sha256"]) == 64, exercise

@@ -65,3 +65,41 @@ def test_gifs_are_gifs():
     data = video.gif_bytes(frames)
     assert data[:6] == b"GIF89a"
     assert video.gif_html(data).startswith('<img src="data:image/gif;base64,')
+    assert 'alt="Animated GIF of a sequence of video frames."' in video.gif_html(data)
+    assert 'alt="a &quot;3&quot; &lt;moving&gt; &amp; fading"' in video.gif_html(data, alt='a "3" <moving> & fading')
+
+
+def test_square_clips_hold_a_digit_and_a_square_and_repeat():
+    clips, labels, squares = video.moving_digits_and_square(30, frames=6, size=24, seed=2)
+    assert clips.shape == (30, 6, 1, 24, 24) and clips.min() >= 0 and clips.max() <= 1
+    again = video.moving_digits_and_square(30, frames=6, size=24, seed=2)
+    assert torch.equal(clips, again[0]) and torch.equal(labels, again[1]) and torch.equal(squares, again[2])
+    # a solid 5x5 square is in every frame: at least 25 pixels at full brightness
+    assert bool(((clips == 1).sum(dim=(2, 3, 4)) >= 25).all())
+    assert bool((squares != labels).any())
+
+
+def test_the_video_chapter_task_needs_learning():
+    """The centroid rule solves clean clips, so the chapter must train VideoMAE on clips it cannot solve."""
+    clips, labels = video.moving_digits(200, seed=5)
+    assert float((video.centroid_rule(clips) == labels).float().mean()) == 1.0
+    clips, labels, _ = video.moving_digits_and_square(200, seed=5)
+    assert float((video.centroid_rule(clips) == labels).float().mean()) < 0.6
+
+
+def test_the_video_chapter_names_the_diffusers_repository_it_loads():
+    """Where the catalog says a model's diffusers-format weights live in another repository, the chapter names it."""
+    import json
+    import re
+
+    import yaml
+
+    root = data_path("models.yaml").parent.parent
+    text = "\n".join("".join(c["source"]) for c in json.loads((root / "notebooks" / "10-video.ipynb").read_text())["cells"]
+                     if c["cell_type"] == "markdown")
+    models = yaml.safe_load(data_path("models.yaml").read_text())
+    models = models["models"] if isinstance(models, dict) else models
+    named = [m for m in models if m.get("chapter") == "video" and re.search(r"[\w.-]+/[\w.-]+-Diffusers", m.get("note", ""))]
+    assert named, "the catalog's video entries no longer mention a -Diffusers repository"
+    for model in named:
+        assert re.search(r"[\w.-]+/[\w.-]+-Diffusers", model["note"]).group(0) in text, model["id"]

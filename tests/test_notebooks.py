@@ -147,3 +147,17 @@ def test_no_answer_is_visible_before_its_exercise_is_solved(path):
 def test_every_notebook_is_in_the_table_of_contents():
     listed = toc_files()
     assert {f"notebooks/{p.stem}" for p in NOTEBOOKS} <= listed
+
+
+REMOVED_APIS = {
+    "huggingface-cli ": "removed in huggingface_hub 1.0: the CLI is `hf` (`hf auth login`, `hf download`)",
+    "evaluation_strategy": "renamed eval_strategy in transformers",
+    "trust_remote_code" + "=True": "the course loads no remote code",  # split so greps for uses skip it
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted((ROOT / "book").rglob("*.md")), ids=lambda p: p.name)
+def test_no_removed_or_forbidden_api_in_the_course(path):
+    text = path.read_text(encoding="utf-8")
+    for needle, why in REMOVED_APIS.items():
+        assert needle not in text, f"{path.name} uses {needle.strip()!r}: {why}"
