@@ -159,11 +159,15 @@ def lora_config() -> Any:
 
 
 def sft_config(out: Path | str, **overrides: Any) -> Any:
-    """TRL's ``SFTConfig`` for this job: CPU, loss on completion tokens only, short sequences."""
+    """TRL's ``SFTConfig`` for this job: CPU in fp32, loss on completion tokens only, short sequences.
+
+    TRL turns bf16 mixed precision on by default; a CPU without bf16 instructions then runs every
+    matrix product through a slow fallback (a training step here took over ten times longer).
+    """
     from trl import SFTConfig
 
     settings: dict[str, Any] = {
-        "output_dir": str(out), "use_cpu": True, "seed": SEED, "data_seed": SEED,
+        "output_dir": str(out), "use_cpu": True, "bf16": False, "seed": SEED, "data_seed": SEED,
         "completion_only_loss": True, "max_length": 256, "gradient_checkpointing": False,
         "eval_strategy": "steps", "eval_steps": 10, "per_device_eval_batch_size": 8, "logging_steps": 5,
         "save_strategy": "no", "report_to": "none", "disable_tqdm": True, "dataloader_num_workers": 0,
