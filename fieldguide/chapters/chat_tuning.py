@@ -130,7 +130,7 @@ def load_base(revision: str, dtype: torch.dtype = torch.float32) -> tuple[Any, A
 
 @torch.inference_mode()
 def generate(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], max_new_tokens: int = 48,
-             batch_size: int = 16) -> list[str]:
+             batch_size: int = 8) -> list[str]:
     """Greedy answers to the pairs' prompts, batched with left padding."""
     model.eval()
     answers: list[str] = []
@@ -168,7 +168,7 @@ def sft_config(out: Path | str, **overrides: Any) -> Any:
 
     settings: dict[str, Any] = {
         "output_dir": str(out), "use_cpu": True, "bf16": False, "seed": SEED, "data_seed": SEED,
-        "completion_only_loss": True, "max_length": 256, "gradient_checkpointing": False,
+        "completion_only_loss": True, "max_length": 256, "activation_checkpointing": False,
         "eval_strategy": "steps", "eval_steps": 10, "per_device_eval_batch_size": 8, "logging_steps": 5,
         "save_strategy": "no", "report_to": "none", "disable_tqdm": True, "dataloader_num_workers": 0,
         **TRAINING}
