@@ -40,6 +40,7 @@ SELECTION = {
     "course": "the course runs it offline (or its exact weights)",
 }
 CALLED = ("SentenceTransformer", "CrossEncoder")
+REMOTE_CODE = "needs its repository's own code (trust_remote_code), which the course never runs"
 
 
 class CatalogError(FieldGuideError):
@@ -110,8 +111,9 @@ def _check_entry(entry: dict[str, Any], tasks: dict[str, dict], course_models: s
     except ValueError:
         problems.append(f"selected: {entry['selected']!r} is not a YYYY-MM-DD date")
     loader = entry["loader"]
-    if loader is not None and not (isinstance(loader, dict) and set(loader) <= {"class", "id"} and "class" in loader):
-        problems.append("loader: null or {class: NAME[, id: ORG/NAME]}")
+    if loader is not None and not (isinstance(loader, dict) and set(loader) <= {"class", "id"} and "class" in loader
+                                   or loader == {"remote_code": True}):
+        problems.append("loader: null, {class: NAME[, id: ORG/NAME]} or {remote_code: true}")
     if not str(entry["source"]).startswith("https://"):
         problems.append("source: must be an https URL")
     try:
@@ -211,10 +213,13 @@ def load_snippet(entry: dict[str, Any]) -> str:
     """The one line that loads a catalog model online, in the library its card names (data/loaders.yaml).
 
     An entry's ``loader`` names the class (and, where the weights live in another repository, such
-    as a diffusers-format copy, that repository) when the library's default would be wrong.
+    as a diffusers-format copy, that repository) when the library's default would be wrong;
+    ``{remote_code: true}`` marks a model that runs only with its repository's own code.
     """
     loaders = load_yaml("loaders.yaml")
     model_id, tag, library = entry["id"], entry["pipeline_tag"], entry["library"]
+    if entry.get("loader") == {"remote_code": True}:
+        return REMOTE_CODE
     if entry.get("loader"):
         name, repo = entry["loader"]["class"], entry["loader"].get("id", model_id)
         return f'{name}("{repo}")' if name in CALLED else f'{name}.from_pretrained("{repo}")'

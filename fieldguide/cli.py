@@ -94,6 +94,20 @@ def _train_minilm_intents_lora(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_chat_json(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fieldguide.chapters import chat_tuning
+    from fieldguide.resources import data_path
+
+    copy = kit.require(chat_tuning.SMOLLM)[0]
+    out = Path(args.out) if args.out else data_path("checkpoints/smollm2-catalog-json")
+    summary = chat_tuning.train_adapter(out, copy.revision, epochs=args.epochs)
+    last = summary["losses"][-1]
+    print(f"wrote {out} in {summary['seconds']} s; {summary['steps']} steps, held-out loss {last.get('heldout_loss')}")
+    return 0
+
+
 def _answer(args: argparse.Namespace) -> int:
     import json
 
@@ -145,6 +159,21 @@ def _grade(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({len(rows)} rows: " + ", ".join(f"{n} {s}" for s, n in counts.items())
           + f") and feedback in {feedback}/ in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def _app(args: argparse.Namespace) -> int:
+    from fieldguide import finder
+
+    finder.main(host=args.host, port=args.port)
+    return 0
+
+
+def _app_command(groups: argparse._SubParsersAction) -> None:
+    """``app``: the model finder (apps/model-finder), served on this machine only by default."""
+    app = groups.add_parser("app", help="serve the model finder app (apps/model-finder) in the browser")
+    app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    app.add_argument("--port", type=int, default=7860, help="port (default 7860, as on Spaces)")
+    app.set_defaults(run=_app)
 
 
 def _instructor_commands(groups: argparse._SubParsersAction) -> None:
@@ -207,7 +236,12 @@ def parser() -> argparse.ArgumentParser:
                                   help="the training chapter's LoRA adapter (data/checkpoints/minilm-intents-lora)")
     intents.add_argument("--out", help="output folder (default data/checkpoints/minilm-intents-lora)")
     intents.set_defaults(run=_train_minilm_intents_lora)
+    chat = trainers.add_parser("chat-json", help="the chat-tuning chapter's LoRA adapter (data/checkpoints/smollm2-catalog-json)")
+    chat.add_argument("--epochs", type=int, help="training epochs (default: the chapter's)")
+    chat.add_argument("--out", help="output folder (default data/checkpoints/smollm2-catalog-json)")
+    chat.set_defaults(run=_train_chat_json)
     _instructor_commands(groups)
+    _app_command(groups)
     return top
 
 

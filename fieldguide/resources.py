@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 CHECKOUT_DATA = Path(__file__).resolve().parent.parent / "data"
+CHECKOUT_APP = Path(__file__).resolve().parent.parent / "apps" / "model-finder"
 
 
 def data_path(name: str) -> Path:
@@ -17,6 +18,13 @@ def data_path(name: str) -> Path:
     if (CHECKOUT_DATA / "course-models.yaml").is_file():
         return CHECKOUT_DATA / name
     return Path(str(resources.files("fieldguide.data").joinpath(name)))
+
+
+def app_path(name: str = "") -> Path:
+    """The path of ``apps/model-finder/NAME``: the checkout's folder, or the installed ``fieldguide.app``."""
+    if (CHECKOUT_APP / "app.py").is_file():
+        return CHECKOUT_APP / name
+    return Path(str(resources.files("fieldguide.app").joinpath(name)))
 
 
 @cache

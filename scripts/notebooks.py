@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -32,6 +33,7 @@ from nbclient import NotebookClient
 
 VOLATILE_METADATA = ("execution", "collapsed", "scrolled")
 ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_TIMEOUT_S = 900  # a whole notebook under nbval; a hang fails the suite instead of stalling CI
 NBVAL = ["--nbval", "--nbval-cell-timeout=300", f"--nbval-sanitize-with={ROOT / 'tests' / 'nbval-sanitize.cfg'}",
          "-p", "no:cacheprovider", "-q"]
 # What one machine can vary of what another CPU would do differently (see README, "Stable outputs").
@@ -121,26 +123,46 @@ def nbval(path: Path, env: dict[str, str] | None = None, wheel_site: Path | None
     return {"seconds": round(seconds, 1), "peak_mb": round(peak_kb / 1024)}, failed, finished.stdout[-3000:]
 
 
-def test(paths: list[Path], from_wheel: bool) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
-    """nbval each notebook alone, each in its own process so its peak memory is its own."""
+def test(paths: list[Path], from_wheel: bool, jobs: int = 1) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
+    """nbval each notebook alone, each in its own process so its peak memory is its own.
+
+    With ``jobs`` > 1 that many notebooks run at once (each still alone in its process). On two cores
+    this made each notebook several times slower (their torch thread pools fight), so the suite runs
+    with 1; the times measured with more are those of a shared machine, not a notebook's own.
+    """
     results, failures = {}, {}
     scratch = Path(tempfile.mkdtemp(prefix="fieldguide-wheel-"))
     wheel = ["--wheel-site", str(build_wheel(scratch))] if from_wheel else []
-    for path in paths:
-        finished = subprocess.run([sys.executable, __file__, "_nbval", str(path), *wheel], capture_output=True, text=True)
-        outcome = json.loads(finished.stdout.strip().splitlines()[-1])
-        results[path.name] = outcome["measured"]
-        if outcome["failed"]:
-            failures[path.name] = outcome["failed"]
-            sys.stdout.write(outcome["tail"])
-        state = "ok" if not outcome["failed"] else f"FAILED: {', '.join(outcome['failed'])}"
-        print(f"{path.name:<36} {outcome['measured']['seconds']:>6} s  {outcome['measured']['peak_mb']:>6} MB  {state}", flush=True)
+
+    def one(path: Path) -> dict:
+        try:
+            finished = subprocess.run([sys.executable, __file__, "_nbval", str(path), *wheel], capture_output=True,
+                                      text=True, timeout=NOTEBOOK_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return {"measured": {"seconds": float(NOTEBOOK_TIMEOUT_S), "peak_mb": 0},
+                    "failed": [f"(did not finish in {NOTEBOOK_TIMEOUT_S} s)"], "tail": ""}
+        lines = finished.stdout.strip().splitlines()
+        if finished.returncode or not lines:
+            return {"measured": {"seconds": 0.0, "peak_mb": 0}, "failed": ["(the runner failed)"],
+                    "tail": finished.stderr[-3000:]}
+        return json.loads(lines[-1])
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        outcomes = {path: pool.submit(one, path) for path in paths}
+        for path, future in outcomes.items():
+            outcome = future.result()
+            results[path.name] = outcome["measured"]
+            if outcome["failed"]:
+                failures[path.name] = outcome["failed"]
+                sys.stdout.write(outcome["tail"])
+            state = "ok" if not outcome["failed"] else f"FAILED: {', '.join(outcome['failed'])}"
+            print(f"{path.name:<36} {outcome['measured']['seconds']:>6} s  {outcome['measured']['peak_mb']:>6} MB  {state}", flush=True)
     shutil.rmtree(scratch, ignore_errors=True)
     return results, failures
 
 
-def stability(paths: list[Path], names: list[str]) -> dict[str, dict[str, list[str]]]:
-    """nbval over every notebook under each variation; the cells that differ, per variation."""
+def stability(paths: list[Path], names: list[str], jobs: int = 1) -> dict[str, dict[str, list[str]]]:
+    """nbval over every notebook under each variation; the cells that differ, per variation (``jobs`` at once)."""
     report: dict[str, dict[str, list[str]]] = {}
     for name in names:
         spinners = []
@@ -150,10 +172,12 @@ def stability(paths: list[Path], names: list[str]) -> dict[str, dict[str, list[s
         try:
             started = time.perf_counter()
             report[name] = {}
-            for path in paths:
-                _, failed, _ = nbval(path, VARIATIONS[name])
-                if failed:
-                    report[name][path.name] = failed
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                runs = {path: pool.submit(nbval, path, VARIATIONS[name]) for path in paths}
+                for path, future in runs.items():
+                    _, failed, _ = future.result()
+                    if failed:
+                        report[name][path.name] = failed
             count = sum(len(cells) for cells in report[name].values())
             print(f"{name:<40} {count:>3} differing cells  ({time.perf_counter() - started:.0f} s)", flush=True)
             for notebook, cells in report[name].items():
@@ -191,6 +215,8 @@ def main() -> int:
     parser.add_argument("--wheel-site", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--variation", action="append", choices=list(VARIATIONS),
                         help="stability: only these variations (default: all)")
+    parser.add_argument("--jobs", type=int, default=1, help="test, stability: notebooks run at once (default 1; "
+                        "measure with 1, as --record does)")
     parser.add_argument("--store", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="write the measurements to this file")
     parser.add_argument("--max-mb", type=float, help="fail if a notebook's peak memory is above this")
@@ -206,14 +232,16 @@ def main() -> int:
         print(json.dumps({"measured": measured, "failed": failed, "tail": tail}))
         return 0
     if args.action == "stability":
-        report = stability(args.notebooks, args.variation or list(VARIATIONS))
+        report = stability(args.notebooks, args.variation or list(VARIATIONS), args.jobs)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(report, indent=2) + "\n")
         return 1 if any(report.values()) else 0
+    if args.record and args.jobs != 1:
+        parser.error("--record measures each notebook alone: use it with --jobs 1")
     failures: dict[str, list[str]] = {}
     if args.action == "test":
-        results, failures = test(args.notebooks, args.from_wheel)
+        results, failures = test(args.notebooks, args.from_wheel, args.jobs)
     else:
         results = measure(args.notebooks, store=args.action == "run")
     if args.json:

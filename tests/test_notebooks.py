@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,36 @@ def test_no_removed_or_forbidden_api_in_the_course(path):
     text = path.read_text(encoding="utf-8")
     for needle, why in REMOVED_APIS.items():
         assert needle not in text, f"{path.name} uses {needle.strip()!r}: {why}"
+
+
+
+SANITIZE = """
+import json, re, sys
+from nbval.plugin import get_sanitize_patterns
+patterns = [(re.compile(r), s) for r, s in get_sanitize_patterns(open(sys.argv[1]).read())]
+texts = json.load(sys.stdin)
+for text in texts:
+    for regex, replace in patterns:
+        text = regex.sub(replace, text)
+print(json.dumps(text))
+"""
+
+
+def test_the_nbval_sanitizer_is_linear_on_every_stored_output():
+    """nbval applies each regex to each output: a quadratic one hung CI on an embedded clip's base64.
+
+    A regex holds the interpreter, so the bound is a child process's timeout, not pytest's.
+    """
+    texts = ["A" * 2_000_000]  # one long run of non-space text, as in a base64 audio clip
+    for path in NOTEBOOKS:
+        for cell in code_cells(path):
+            for output in cell.get("outputs", []):
+                for value in [output.get("text"), *output.get("data", {}).values()]:
+                    texts.append("".join(value) if isinstance(value, list) else str(value or ""))
+    texts.append("/home/me/.venv/lib/python3.11/site-packages/torch/nn.py:9: FutureWarning: ('/x/site-packages/y')")
+    try:
+        finished = subprocess.run([sys.executable, "-c", SANITIZE, str(ROOT / "tests" / "nbval-sanitize.cfg")],
+                                  input=json.dumps(texts), capture_output=True, text=True, timeout=120, check=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a regex in tests/nbval-sanitize.cfg takes minutes on the stored outputs (backtracking)")
+    assert json.loads(finished.stdout) == "SITE-PACKAGES/torch/nn.py:9: FutureWarning: ('SITE-PACKAGES/y')"
