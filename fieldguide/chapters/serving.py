@@ -31,12 +31,12 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from fieldguide.resources import CHECKOUT_DATA, load_yaml
+from fieldguide.resources import CHECKOUT_DATA, data_path, load_yaml
 
 SMOLLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 CACHE = Path(os.environ.get("FIELDGUIDE_SERVING_CACHE", Path(tempfile.gettempdir()) / "fieldguide-serving"))
-BENCHMARK = CHECKOUT_DATA / "serving" / "benchmark.json"
+BENCHMARK = data_path("serving/benchmark.json")  # the checkout's, or the installed package's (Colab)
 PROMPTS = (
     "What is the capital of France?",
     "Name three colours of the rainbow.",
