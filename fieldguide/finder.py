@@ -493,6 +493,17 @@ def build_app(finder: Finder) -> Any:
     return demo
 
 
+def _libc() -> Any:
+    """The C library through ctypes, or None where it cannot be loaded."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def lean_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
     """Make glibc's malloc give memory back: a few arenas, and blocks of 1 MiB or more mapped on their own.
 
@@ -500,15 +511,10 @@ def lean_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
     mmap threshold as big blocks are freed, so a model's freed activations stay resident. Here this
     took chapter 14's peak from about 1.52 GB to 1.40 GB. Does nothing where the C library is not glibc.
     """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc = _libc()
+    if hasattr(libc, "mallopt"):
         libc.mallopt(-8, arenas)  # M_ARENA_MAX
         libc.mallopt(-3, mmap_threshold)  # M_MMAP_THRESHOLD (fixing it stops glibc from raising it)
-    except (OSError, AttributeError):
-        pass
 
 
 def release_memory() -> None:
@@ -517,15 +523,12 @@ def release_memory() -> None:
     Without the trim, memory freed by a deleted model stays in the process: resident, counted, unused.
     Does nothing more than ``gc.collect()`` where the C library is not glibc.
     """
-    import ctypes
-    import ctypes.util
     import gc
 
     gc.collect()
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    libc = _libc()
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 @contextlib.contextmanager

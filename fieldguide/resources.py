@@ -13,18 +13,21 @@ CHECKOUT_DATA = Path(__file__).resolve().parent.parent / "data"
 CHECKOUT_APP = Path(__file__).resolve().parent.parent / "apps" / "model-finder"
 
 
+def _located(checkout: Path, marker: str, package: str, name: str) -> Path:
+    """``checkout/NAME`` when ``checkout/MARKER`` exists (a checkout), else NAME in the installed ``package``."""
+    if (checkout / marker).is_file():
+        return checkout / name
+    return Path(str(resources.files(package).joinpath(name)))
+
+
 def data_path(name: str) -> Path:
     """The path of ``data/NAME``: the checkout's folder, or the installed ``fieldguide.data``."""
-    if (CHECKOUT_DATA / "course-models.yaml").is_file():
-        return CHECKOUT_DATA / name
-    return Path(str(resources.files("fieldguide.data").joinpath(name)))
+    return _located(CHECKOUT_DATA, "course-models.yaml", "fieldguide.data", name)
 
 
 def app_path(name: str = "") -> Path:
     """The path of ``apps/model-finder/NAME``: the checkout's folder, or the installed ``fieldguide.app``."""
-    if (CHECKOUT_APP / "app.py").is_file():
-        return CHECKOUT_APP / name
-    return Path(str(resources.files("fieldguide.app").joinpath(name)))
+    return _located(CHECKOUT_APP, "app.py", "fieldguide.app", name)
 
 
 @cache

@@ -165,7 +165,6 @@ def test_no_removed_or_forbidden_api_in_the_course(path):
         assert needle not in text, f"{path.name} uses {needle.strip()!r}: {why}"
 
 
-
 SANITIZE = """
 import json, re, sys
 from nbval.plugin import get_sanitize_patterns
