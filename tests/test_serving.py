@@ -101,14 +101,18 @@ def test_load_test_counts_errors_against_a_server_that_refuses_posts():
 
 
 @pytest.fixture(scope="module")
-def gateway():
+def gateway_revision_installed():
     pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
-
     try:
         serving.installed_revision(serving.SMOLLM)
     except RuntimeError:
         pytest.skip("SmolLM2 is not installed")
+
+
+@pytest.fixture(scope="module")
+def gateway(gateway_revision_installed):
+    from fastapi.testclient import TestClient
+
     return TestClient(serving.gateway_app("http://127.0.0.1:9"))  # a dead upstream: only refusals are tested
 
 
@@ -154,12 +158,92 @@ def test_benchmark_record_is_complete():
 
     bench = json.loads(serving.BENCHMARK.read_text(encoding="utf-8"))
     paths = {p["path"]: p for p in bench["paths"]}
-    assert set(paths) == {"transformers fp32", "transformers bf16", "torch dynamic int8", "CTranslate2 int8"}
+    assert set(paths) == {"transformers fp32", "transformers bf16", "torch dynamic int8", "CTranslate2 fp32", "CTranslate2 int8"}
     for row in paths.values():
         assert row["share"] == pytest.approx(row["tokens_per_s"] / row["bound"])
         assert 0 < row["share"] < 1.5  # a path cannot beat the memory bound by much (caches help a little)
+    # the same weights and arithmetic in another runtime: the same perplexity, the same bytes
+    assert paths["CTranslate2 fp32"]["perplexity"] == pytest.approx(paths["transformers fp32"]["perplexity"], rel=0.005)
+    assert paths["CTranslate2 fp32"]["bytes_per_token"] == paths["transformers fp32"]["bytes_per_token"]
+    # chapter 15 says the aim (2x fp32 within 5% perplexity) is met in the recorded benchmark: a record
+    # that no longer shows it needs the prose changed too (a check of the committed data, not a timing)
+    assert paths["CTranslate2 fp32"]["speedup"] >= 2
 
 
 def test_chapter_module_cli_help_runs():
     out = subprocess.run([sys.executable, "-m", "fieldguide.chapters.serving", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "bench" in out.stdout and "gateway" in out.stdout
+
+
+def test_in_process_server_answers_and_is_stopped_when_the_block_raises():
+    pytest.importorskip("fastapi")
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.get("/health")(lambda: {"status": "ok"})
+    server = serving.InProcessServer(app, serving.free_port())
+    with pytest.raises(RuntimeError, match="a cell failed"):
+        with server:
+            assert server.running and serving.post(server.url.replace("/health", "/nothing"), {})[0] == 404
+            raise RuntimeError("a cell failed")
+    assert not server.running and server.stop() == 0
+
+
+def test_gateway_forwards_under_the_served_name_and_answers_under_the_hub_id(gateway_revision_installed):
+    """The upstream serves the model under a folder name; clients see only the Hub id, also when streaming."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import StreamingResponse
+    from fastapi.testclient import TestClient
+
+    upstream, seen = FastAPI(), []
+
+    async def chat(request: Request):
+        body = await request.json()
+        seen.append(body["model"])
+        if body.get("stream"):
+            chunks = [f'data: {{"model": "{body["model"]}", "choices": [{{"delta": {{"content": "{word}"}}}}]}}\n\n'
+                      for word in ("Par", "is")] + ["data: [DONE]\n\n"]
+            return StreamingResponse(iter(chunks), media_type="text/event-stream")
+        return {"model": body["model"], "choices": [{"message": {"content": "Paris"}}]}
+    chat.__annotations__["request"] = Request  # this module's annotations are strings (PEP 563)
+    upstream.post("/v1/chat/completions")(chat)
+    upstream.get("/health")(lambda: {"status": "ok"})
+    with serving.InProcessServer(upstream, port := serving.free_port()):
+        client = TestClient(serving.gateway_app(f"http://127.0.0.1:{port}", upstream_model="/tmp/smollm2-bf16"))
+        body = {"model": serving.SMOLLM, "messages": [{"role": "user", "content": "Capital of France?"}], "max_tokens": 4}
+        answer = client.post("/v1/chat/completions", json=body)
+        assert answer.status_code == 200 and answer.json()["model"] == serving.SMOLLM
+        streamed = client.post("/v1/chat/completions", json={**body, "stream": True}).text
+    assert seen == ["/tmp/smollm2-bf16"] * 2
+    assert streamed.count(f'"model": "{serving.SMOLLM}"') == 2 and "/tmp/smollm2-bf16" not in streamed
+    assert "data: [DONE]" in streamed
+
+
+def test_memory_watch_adds_the_servers_memory_to_its_own():
+    own = serving.proportional_mb()
+    assert 0 < own <= serving.resident_mb() + 1
+    port = serving.free_port()
+    server = serving.Server(_http_server(port), f"http://127.0.0.1:{port}/", timeout_s=60)
+    watch = serving.MemoryWatch(server, interval=0.05).start()
+    with server:
+        time.sleep(0.3)
+        child = serving.proportional_mb(server.process.pid)
+        assert watch.total_mb() == pytest.approx(serving.proportional_mb() + child, rel=0.1)
+    assert watch.stop() > own and child > 1
+
+
+def test_torch_encode_gives_sentence_transformers_vectors():
+    """The chapter's PyTorch reference row stands for sentence-transformers: the same vectors."""
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    from huggingface_hub import snapshot_download
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        revision = serving.installed_revision(serving.MINILM)
+    except RuntimeError:
+        pytest.skip("MiniLM is not installed")
+    folder = snapshot_download(serving.MINILM, revision=revision)
+    texts = ["a small speech recogniser", "embeddings for retrieval with a commercial licence", "hi"]
+    ours = serving.torch_encode(AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder), texts)
+    theirs = sentence_transformers.SentenceTransformer(folder).encode(texts, normalize_embeddings=True)
+    assert (ours * theirs).sum(1).min() > 0.9999

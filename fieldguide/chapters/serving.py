@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +32,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from fieldguide.environment import release_memory  # noqa: F401  (the chapter calls serving.release_memory)
 from fieldguide.resources import CHECKOUT_DATA, data_path, load_yaml
 
 SMOLLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -49,20 +51,6 @@ HELD_OUT = (
     "writing text is set by how many bytes the weights take and how fast memory can move them. "
     "Storing each weight in one byte instead of four moves a quarter of the data."
 )
-
-
-def release_memory() -> None:
-    """Collect garbage and hand the freed heap back to the system (glibc ``malloc_trim``), so that a
-    deleted model stops counting in the process's resident memory."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
 
 
 def installed_revision(model_id: str) -> str:
@@ -193,17 +181,27 @@ def measure_path(decode: Callable[[list[int], int], list[int]], nbytes: int, ban
             "perplexity": perplexity, "greedy": [first[:greedy]] + [decode(ids, greedy) for ids in prompt_ids[1:]]}
 
 
-def ct2_model(model_dir: str | Path, revision: str, quantization: str = "int8") -> tuple[Path, float]:
-    """Convert the SmolLM2 folder to CTranslate2 once (cached under CACHE); (folder, seconds spent)."""
+def ct2_model(model_dir: str | Path, revision: str) -> tuple[Path, float]:
+    """Convert the SmolLM2 folder to CTranslate2 once, weights kept in fp32 (cached under CACHE);
+    (folder, seconds spent). One conversion serves every path: ``Generator(..., compute_type=...)``
+    quantizes the weights as it loads them ("int8"), or keeps them ("float32")."""
     import ctranslate2
 
-    out = CACHE / f"smollm2-{revision[:12]}-ct2-{quantization}"
+    out = CACHE / f"smollm2-{revision[:12]}-ct2"
     if (out / "model.bin").exists():
         return out, 0.0
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    ctranslate2.converters.TransformersConverter(str(model_dir)).convert(str(out), quantization=quantization, force=True)
+    ctranslate2.converters.TransformersConverter(str(model_dir)).convert(str(out), force=True)
     return out, time.perf_counter() - start
+
+
+def ct2_generator(folder: str | Path, compute_type: str) -> Any:
+    """A CTranslate2 generator on the CPU with the course's thread count (torch's)."""
+    import ctranslate2
+    import torch
+
+    return ctranslate2.Generator(str(folder), device="cpu", compute_type=compute_type, intra_threads=torch.get_num_threads())
 
 
 # --- 3. Embeddings in ONNX Runtime ------------------------------------------------------------------
@@ -250,22 +248,46 @@ def export_minilm(model_dir: str | Path, revision: str) -> tuple[Path, Path]:
     return fp32, int8
 
 
-def onnx_session(path: str | Path, threads: int = 2) -> Any:
-    """An ONNX Runtime CPU session with ``threads`` intra-op threads."""
+def onnx_session(path: str | Path, threads: int = 2, arena: bool = False) -> Any:
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads.
+
+    By default without ONNX Runtime's memory arena (``enable_cpu_mem_arena``, on in ONNX Runtime's
+    own default). The arena keeps the largest batch's buffers for the session's life, and here the
+    process did not get them back even after the session was deleted: with it, this chapter's
+    embedding table left about 300 MB resident for good. Without it, buffers are freed after each
+    run, for a few percent of speed.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.enable_cpu_mem_arena = arena
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def _mean_pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
 def encode(session: Any, tokenizer: Any, texts: list[str], max_length: int = 256) -> np.ndarray:
-    """Sentence vectors like sentence-transformers' MiniLM: mean pooling over tokens, unit length."""
+    """Sentence vectors from an ONNX session, like sentence-transformers' MiniLM: mean pooling over
+    tokens, unit length."""
     batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
     mask = batch["attention_mask"].astype(np.int64)
     hidden = session.run(None, {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask})[0]
-    pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    return _mean_pooled(hidden, mask)
+
+
+def torch_encode(model: Any, tokenizer: Any, texts: list[str], max_length: int = 256) -> np.ndarray:
+    """The same sentence vectors from the PyTorch model (``AutoModel``): what sentence-transformers
+    computes for MiniLM, without importing it (its imports alone take about 200 MB)."""
+    import torch
+
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    return _mean_pooled(hidden.numpy(), batch["attention_mask"].numpy())
 
 
 def timed_embed(embed: Callable[[list[str]], Any], texts: list[str], batch: int) -> tuple[np.ndarray, float]:
@@ -298,7 +320,45 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Server:
+class _Service:
+    """What both kinds of server share: a bounded wait for ``url`` to answer 200, and ``with`` blocks
+    that stop the server at their end, also when they raise."""
+
+    url: str
+    timeout_s: float
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def _wait(self, alive: Callable[[], bool], died: Callable[[], str]) -> None:
+        """Poll ``url`` until it answers; stop the server and raise if it dies or ``timeout_s`` passes."""
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            while not self._ready():
+                if not alive():
+                    raise RuntimeError(died())
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.url} did not answer within {self.timeout_s} s")
+                time.sleep(0.2)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> int | None:
+        raise NotImplementedError
+
+    def __enter__(self) -> "_Service":
+        return self.start()  # type: ignore[attr-defined]
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Server(_Service):
     """A server process on 127.0.0.1 that is always stopped: by ``stop()``, at the end of a ``with``
     block (also when it raises), at interpreter exit, and (Linux) when this process dies.
 
@@ -318,25 +378,10 @@ class Server:
             self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT,
                                             preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None)
         atexit.register(self.stop)
-        deadline = time.monotonic() + self.timeout_s
-        try:
-            while not self._ready():
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log.read_text()[-2000:]}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.url} did not answer within {self.timeout_s} s; log: {self.log}")
-                time.sleep(0.5)
-        except BaseException:
-            self.stop()
-            raise
+        process = self.process
+        self._wait(lambda: process.poll() is None,
+                   lambda: f"server exited with {process.returncode}:\n{self.log.read_text()[-2000:]}")
         return self
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url, timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
 
     def stop(self) -> int | None:
         """Terminate, wait up to 10 s, then kill; the exit code (None if never started)."""
@@ -355,14 +400,42 @@ class Server:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def __enter__(self) -> "Server":
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+class InProcessServer(_Service):
+    """An ASGI app (e.g. ``gateway_app``) served by uvicorn on a thread of this process, on
+    127.0.0.1:``port``; ``/health`` must answer 200. No second Python process, so no second copy of
+    the libraries in memory; it ends with this process, and is stopped like ``Server``: ``stop()``,
+    ``with``, interpreter exit."""
+
+    def __init__(self, app: Any, port: int, timeout_s: float = 60) -> None:
+        import uvicorn
+
+        self.url, self.timeout_s = f"http://127.0.0.1:{port}/health", timeout_s
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "InProcessServer":
+        self._thread = threading.Thread(target=self._server.run, name="fieldguide-gateway", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+        thread = self._thread
+        self._wait(thread.is_alive, lambda: f"the server on {self.url} stopped while starting (is the port taken?)")
+        return self
+
+    def stop(self) -> int | None:
+        """Ask uvicorn to finish, wait up to 10 s; 0 once the thread has ended (None if never started)."""
+        if self._thread is None:
+            return None
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        return None if self._thread.is_alive() else 0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
 
-def stop_when_a_cell_fails(*servers: Server) -> bool:
+def stop_when_a_cell_fails(*servers: _Service) -> bool:
     """In IPython or Jupyter, stop ``servers`` as soon as a later cell raises; False outside IPython.
 
     This adds to ``Server``'s own guarantees (``with``, interpreter exit, death of the kernel) for
@@ -403,15 +476,64 @@ def local_requests_allowed() -> Iterator[None]:
         constants.HF_HUB_OFFLINE = saved
 
 
-def resident_mb(pid: int | str = "self") -> float:
-    """Resident memory of a process in MB (Linux ``/proc``; NaN elsewhere)."""
+def resident_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
+    """Resident memory of a process in MB, now (``VmRSS``) or its peak (``VmHWM``) (Linux ``/proc``; NaN elsewhere)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return float("nan")
+
+
+def proportional_mb(pid: int | str = "self") -> float:
+    """A process's proportional set size (PSS) in MB: its own pages, plus its share of the pages it
+    shares with others (each shared library counts once across all the processes that map it).
+    Linux ``/proc/PID/smaps_rollup``; the resident size (``resident_mb``) where that is missing."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resident_mb(pid)
+
+
+class MemoryWatch:
+    """The peak memory of this process and ``servers``' processes together, sampled every
+    ``interval`` seconds on a thread between ``start()`` and ``stop()``, in MB.
+
+    Each process's own peak is kept by the operating system, but a machine's limit meets their sum,
+    which only sampling sees. The sum is of proportional set sizes (``proportional_mb``): a library
+    that both processes map (torch) is one copy in memory, and resident sizes would count it twice.
+    """
+
+    def __init__(self, *servers: Server, interval: float = 0.5) -> None:
+        self.servers, self.interval = servers, interval
+        self.peak_mb = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="fieldguide-memory-watch", daemon=True)
+
+    def total_mb(self) -> float:
+        """This process's memory plus that of every running server's process, now (PSS, MB)."""
+        pids = ["self"] + [server.process.pid for server in self.servers if server.running and server.process]
+        return sum(mb for mb in map(proportional_mb, pids) if mb == mb)  # NaN (a process just gone) counts 0
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak_mb = max(self.peak_mb, self.total_mb())
+            self._done.wait(self.interval)
+
+    def start(self) -> "MemoryWatch":
+        self._thread.start()
+        return self
+
+    def stop(self) -> float:
+        """Stop sampling; the peak in MB."""
+        self._done.set()
+        self._thread.join()
+        return self.peak_mb
 
 
 def transformers_serve(model: str, port: int, dtype: str = "float32") -> list[str]:
@@ -420,9 +542,10 @@ def transformers_serve(model: str, port: int, dtype: str = "float32") -> list[st
     return [str(cli), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype]
 
 
-def gateway_command(port: int, upstream: str) -> list[str]:
+def gateway_command(port: int, upstream: str, upstream_model: str | None = None) -> list[str]:
     """The command line of this module's gateway on 127.0.0.1:``port``, in front of ``upstream``."""
-    return [sys.executable, "-m", "fieldguide.chapters.serving", "gateway", "--port", str(port), "--upstream", upstream]
+    served = ["--upstream-model", upstream_model] if upstream_model else []
+    return [sys.executable, "-m", "fieldguide.chapters.serving", "gateway", "--port", str(port), "--upstream", upstream, *served]
 
 
 def post(url: str, body: dict[str, Any], timeout: float = 120) -> tuple[int, dict[str, Any]]:
@@ -462,12 +585,19 @@ def load_test(url: str, body: dict[str, Any], clients: int, requests: int = 8, t
             "errors": sum(not ok for _, _, ok in results)}
 
 
-def gateway_app(upstream: str, model: str = SMOLLM) -> Any:
+def gateway_app(upstream: str, model: str = SMOLLM, upstream_model: str | None = None,
+                embedder: tuple[Any, Any] | None = None) -> Any:
     """A FastAPI app: OpenAI-style /v1/embeddings (MiniLM int8 in ONNX Runtime) and a validating
     /v1/chat/completions that forwards good requests to ``upstream`` (``transformers serve``).
 
     Bad requests get a 4xx answer with a message before they reach the model: no messages (422),
     an unknown model (404), a prompt that does not fit the context window (400).
+
+    Clients name the chat model by its Hub id, ``model``; where the upstream serves it under another
+    name (``upstream_model``, e.g. the folder of a local bf16 copy), requests are forwarded under that
+    name and answers come back under the Hub id, as vLLM's ``--served-model-name`` does.
+    ``embedder`` is an (ONNX session, tokenizer) pair to reuse; by default the int8 MiniLM is loaded
+    at the first embeddings request.
     """
     import httpx
     from fastapi import FastAPI, HTTPException, Request
@@ -481,12 +611,16 @@ def gateway_app(upstream: str, model: str = SMOLLM) -> Any:
     chat_dir = snapshot_download(model, revision=installed_revision(model))
     chat_tokenizer = PreTrainedTokenizerFast.from_pretrained(chat_dir)
     context = json.loads((Path(chat_dir) / "config.json").read_text(encoding="utf-8"))["max_position_embeddings"]
+    served = upstream_model or model
 
     @cache
-    def embedder() -> tuple[Any, Any]:  # loaded on the first embeddings request
+    def minilm() -> tuple[Any, Any]:  # the given pair, or loaded on the first embeddings request
+        if embedder is not None:
+            return embedder
         minilm_revision = installed_revision(MINILM)
         minilm_dir = snapshot_download(MINILM, revision=minilm_revision)
         return onnx_session(export_minilm(minilm_dir, minilm_revision)[1], threads=1), PreTrainedTokenizerFast.from_pretrained(minilm_dir)
+
     app = FastAPI(title="fieldguide gateway")
 
     class Message(BaseModel):
@@ -503,6 +637,11 @@ def gateway_app(upstream: str, model: str = SMOLLM) -> Any:
         model: str
         input: str | list[str] = Field(min_length=1)
 
+    def renamed(answer: Any) -> Any:
+        if isinstance(answer, dict) and answer.get("model") == served:
+            answer["model"] = model
+        return answer
+
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -515,7 +654,7 @@ def gateway_app(upstream: str, model: str = SMOLLM) -> Any:
         texts = [body.input] if isinstance(body.input, str) else body.input
         if len(texts) > 64:
             raise HTTPException(413, f"{len(texts)} inputs; at most 64 per request")
-        vectors = encode(*embedder(), texts)
+        vectors = encode(*minilm(), texts)
         return {"object": "list", "model": MINILM,
                 "data": [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]}
 
@@ -526,17 +665,19 @@ def gateway_app(upstream: str, model: str = SMOLLM) -> Any:
                                                     return_dict=True)["input_ids"]
         if len(prompt) + body.max_tokens > context:
             raise HTTPException(400, f"prompt of {len(prompt)} tokens + max_tokens {body.max_tokens} exceeds the context of {context}")
-        payload = await request.json()
+        payload = {**await request.json(), "model": served}
         client = httpx.AsyncClient(base_url=upstream, timeout=300)
         if not body.stream:
             async with client:
                 answer = await client.post("/v1/chat/completions", json=payload)
-            return JSONResponse(answer.json(), status_code=answer.status_code)
+            return JSONResponse(renamed(answer.json()), status_code=answer.status_code)
 
-        async def relay() -> Any:
+        async def relay() -> Any:  # server-sent events, a line at a time, each chunk renamed
             async with client, client.stream("POST", "/v1/chat/completions", json=payload) as answer:
-                async for chunk in answer.aiter_raw():
-                    yield chunk
+                async for line in answer.aiter_lines():
+                    if line.startswith("data: {"):
+                        line = "data: " + json.dumps(renamed(json.loads(line[6:])))
+                    yield line + "\n"
         return StreamingResponse(relay(), media_type="text/event-stream")
 
     # This module's annotations are strings (PEP 563) that FastAPI cannot resolve for local
@@ -617,7 +758,6 @@ def benchmark(tokens: int = 128) -> dict[str, Any]:
     import torch
     from huggingface_hub import snapshot_download
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    import ctranslate2
 
     revision = installed_revision(SMOLLM)
     folder = snapshot_download(SMOLLM, revision=revision)
@@ -628,9 +768,9 @@ def benchmark(tokens: int = 128) -> dict[str, Any]:
     ct2_dir, _ = ct2_model(folder, revision)
     prompt_ids = [ids]
     # one path at a time, each freed before the next, bf16 loaded only once fp32 is gone (as in the notebook)
-    rows = [{"path": "transformers fp32", **measure_path(torch_decoder(fp32), bytes_per_token(fp32), bandwidth, prompt_ids,
+    fp32_bytes, int8_bytes = bytes_per_token(fp32), bytes_per_token(fp32, 1)
+    rows = [{"path": "transformers fp32", **measure_path(torch_decoder(fp32), fp32_bytes, bandwidth, prompt_ids,
                                                          torch_perplexity(fp32, tokenizer), tokens)}]
-    int8_bytes = bytes_per_token(fp32, 1)
     int8 = int8_dynamic(fp32)
     del fp32
     rows.append({"path": "torch dynamic int8", **measure_path(torch_decoder(int8), int8_bytes, bandwidth, prompt_ids,
@@ -640,9 +780,12 @@ def benchmark(tokens: int = 128) -> dict[str, Any]:
     rows.append({"path": "transformers bf16", **measure_path(torch_decoder(bf16), bytes_per_token(bf16), bandwidth, prompt_ids,
                                                              torch_perplexity(bf16, tokenizer), tokens)})
     del bf16
-    generator = ctranslate2.Generator(str(ct2_dir), device="cpu", compute_type="int8", intra_threads=torch.get_num_threads())
-    rows.append({"path": "CTranslate2 int8", **measure_path(ct2_decoder(generator, tokenizer), int8_bytes, bandwidth, prompt_ids,
-                                                            ct2_perplexity(generator, tokenizer), tokens)})
+    for name, compute_type, nbytes in (("CTranslate2 fp32", "float32", fp32_bytes), ("CTranslate2 int8", "int8", int8_bytes)):
+        generator = ct2_generator(ct2_dir, compute_type)
+        rows.append({"path": name, **measure_path(ct2_decoder(generator, tokenizer), nbytes, bandwidth, prompt_ids,
+                                                  ct2_perplexity(generator, tokenizer), tokens)})
+        del generator
+        release_memory()
     rows = [{"path": r["path"], "tokens_per_s": r["tokens/s"], "bytes_per_token": round(r["MB per token"] * 1e6),
              "bound": r["bound tokens/s"], "share": r["share of bound"], "perplexity": r["perplexity"]} for r in rows]
     for row in rows:
@@ -653,7 +796,7 @@ def benchmark(tokens: int = 128) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``bench [--tokens N] [--out PATH]`` or ``gateway --port P --upstream URL --revision R``."""
+    """``bench [--tokens N] [--out PATH]`` or ``gateway --port P --upstream URL [--upstream-model NAME]``."""
     parser = argparse.ArgumentParser(prog="python -m fieldguide.chapters.serving")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="measure the decode paths; write a JSON")
@@ -662,6 +805,7 @@ def main(argv: list[str] | None = None) -> int:
     gate = sub.add_parser("gateway", help="serve embeddings and validate chat requests in front of transformers serve")
     gate.add_argument("--port", type=int, required=True)
     gate.add_argument("--upstream", required=True)
+    gate.add_argument("--upstream-model", help="the name the upstream serves the chat model under (default: its Hub id)")
     args = parser.parse_args(argv)
     if args.command == "bench":
         result = benchmark(args.tokens)
@@ -671,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import uvicorn
 
-    uvicorn.run(gateway_app(args.upstream), host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(gateway_app(args.upstream, upstream_model=args.upstream_model), host="127.0.0.1", port=args.port, log_level="warning")
     return 0
 
 
