@@ -2,8 +2,8 @@
 MiniLM in ONNX Runtime, a small validating gateway in front of ``transformers serve``, a bounded
 load test, and the reference page's tables (book/deployment.md).
 
-``python -m fieldguide.chapters.serving bench`` measures the decode and embedding tables with more
-tokens than the notebook and writes data/serving/benchmark.json; ``... gateway`` runs the gateway.
+``python -m fieldguide.chapters.serving bench`` measures the decode paths with more tokens than the
+notebook and writes data/serving/benchmark.json; ``... gateway`` runs the gateway as a process.
 Everything is offline and listens on 127.0.0.1 only.
 """
 
