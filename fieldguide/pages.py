@@ -319,6 +319,13 @@ def tasks_page() -> str:
     return "".join(parts)
 
 
+def deployment_page() -> str:
+    """book/deployment.md (the serving reference), from data/serving/; see fieldguide.chapters.serving."""
+    from fieldguide.chapters import serving
+
+    return serving.deployment_page()
+
+
 CHEATSHEET_PAGES = (("hub", "huggingface_hub and the `hf` command"), ("transformers", "transformers and tokenizers"),
                     ("data-and-embeddings", "datasets and sentence-transformers"),
                     ("fine-tuning", "peft, trl and accelerate"), ("diffusers", "diffusers"),
@@ -377,7 +384,9 @@ def cheatsheet_index() -> str:
     return "".join(parts)
 
 
-PAGES = {"top-100.md": top_100, "spaces.md": spaces_page, "tasks.md": tasks_page, "../cheatsheet/index.md": cheatsheet_index}
+# Keys are paths relative to book/catalog/; the serving reference lives one level up, in book/.
+PAGES = {"top-100.md": top_100, "spaces.md": spaces_page, "tasks.md": tasks_page,
+         "../cheatsheet/index.md": cheatsheet_index, "../deployment.md": deployment_page}
 
 
 def write(folder: Path = BOOK) -> list[Path]:
