@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import pandas as pd
 from fieldguide import catalog
 from fieldguide.environment import lean_malloc, release_memory  # noqa: F401  (14 calls finder.release_memory)
 from fieldguide.errors import FieldGuideError
+from fieldguide.network import free_port  # noqa: F401  (14 imports it from here)
 from fieldguide.resources import load_yaml
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -144,13 +144,6 @@ def document(row: Any, tasks: dict[str, str]) -> str:
     tag = row["pipeline_tag"]
     task = tasks.get(tag, tag).replace("-", " ") if tag != catalog.UNKNOWN else row["domain"]
     return f"{task}: {row['why']}"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 class Finder:

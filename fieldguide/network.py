@@ -1,8 +1,9 @@
-"""A fast answer to "can this machine reach the Hugging Face Hub?"."""
+"""A fast answer to "can this machine reach the Hugging Face Hub?", and a free local port."""
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import urllib.request
 
@@ -39,3 +40,10 @@ def hub_reachable(timeout: float = 1.5) -> bool:
     worker.start()
     worker.join(timeout)
     return bool(answers and answers[0])
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]

@@ -25,7 +25,8 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: list[str], rows: list[list[object]]) -> str:
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table; ``|`` and line breaks in cells are escaped."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -306,7 +307,7 @@ def tasks_page() -> str:
     for modality in dict.fromkeys(frame["modality"]):
         rows = frame[frame["modality"] == modality]
         parts.append(f"## {modality.replace('-', ' ').capitalize()}\n\n")
-        parts.append(_table(
+        parts.append(markdown_table(
             ["Tag", "Name", "Kind", "Chapter", "Catalog models"],
             [
                 [f"`{row.tag}`", row.name, row.kind,
@@ -365,7 +366,7 @@ def cheatsheet_index() -> str:
         )
         chapters = sorted({c for c in picks["chapter"] if c and c != "none"})
         rows.append([f"`{task}`", models, ", ".join(_chapter_link(c) for c in chapters) or "—"])
-    parts.append(_table(["Task", "Models (parameters, licence)", "Chapter"], rows))
+    parts.append(markdown_table(["Task", "Models (parameters, licence)", "Chapter"], rows))
     neither = record["neither"]
     parts.append(
         "\n## Closing note: what the tests did\n\n"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fieldguide import catalog, pages
+from fieldguide import FieldGuideError, catalog, kit, pages
 from fieldguide.chapters import serving
 from fieldguide.resources import load_yaml
 
@@ -104,8 +104,8 @@ def test_load_test_counts_errors_against_a_server_that_refuses_posts():
 def gateway_revision_installed():
     pytest.importorskip("fastapi")
     try:
-        serving.installed_revision(serving.SMOLLM)
-    except RuntimeError:
+        kit.require(serving.SMOLLM)
+    except FieldGuideError:
         pytest.skip("SmolLM2 is not installed")
 
 
@@ -239,8 +239,8 @@ def test_torch_encode_gives_sentence_transformers_vectors():
     from transformers import AutoModel, AutoTokenizer
 
     try:
-        revision = serving.installed_revision(serving.MINILM)
-    except RuntimeError:
+        revision = kit.require(serving.MINILM)[0].revision
+    except FieldGuideError:
         pytest.skip("MiniLM is not installed")
     folder = snapshot_download(serving.MINILM, revision=revision)
     texts = ["a small speech recogniser", "embeddings for retrieval with a commercial licence", "hi"]

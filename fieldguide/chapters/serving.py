@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,8 +31,10 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from fieldguide import kit
 from fieldguide.environment import release_memory  # noqa: F401  (the chapter calls serving.release_memory)
-from fieldguide.resources import CHECKOUT_DATA, data_path, load_yaml
+from fieldguide.network import free_port  # noqa: F401  (the chapter calls serving.free_port)
+from fieldguide.resources import data_path, load_yaml
 
 SMOLLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -51,16 +52,6 @@ HELD_OUT = (
     "writing text is set by how many bytes the weights take and how fast memory can move them. "
     "Storing each weight in one byte instead of four moves a quarter of the data."
 )
-
-
-def installed_revision(model_id: str) -> str:
-    """The revision of a course model as the kit installed it (what ``env.revision`` gives)."""
-    from fieldguide import kit
-
-    copy = kit.installed(kit.load_registry()[model_id])
-    if copy is None:
-        raise RuntimeError(f"{model_id} is not installed; run `python -m fieldguide models install {model_id}`.")
-    return copy.revision
 
 
 # --- 1. The speed limit -------------------------------------------------------------------------
@@ -312,13 +303,6 @@ def retrieval_scores(query_vectors: np.ndarray, doc_vectors: np.ndarray, ids: li
 
 
 # --- 4. Serving -------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 class _Service:
     """What both kinds of server share: a bounded wait for ``url`` to answer 200, and ``with`` blocks
@@ -608,7 +592,7 @@ def gateway_app(upstream: str, model: str = SMOLLM, upstream_model: str | None =
     # the gateway stays a few hundred MB lighter
     from transformers import PreTrainedTokenizerFast
 
-    chat_dir = snapshot_download(model, revision=installed_revision(model))
+    chat_dir = snapshot_download(model, revision=kit.require(model)[0].revision)
     chat_tokenizer = PreTrainedTokenizerFast.from_pretrained(chat_dir)
     context = json.loads((Path(chat_dir) / "config.json").read_text(encoding="utf-8"))["max_position_embeddings"]
     served = upstream_model or model
@@ -617,7 +601,7 @@ def gateway_app(upstream: str, model: str = SMOLLM, upstream_model: str | None =
     def minilm() -> tuple[Any, Any]:  # the given pair, or loaded on the first embeddings request
         if embedder is not None:
             return embedder
-        minilm_revision = installed_revision(MINILM)
+        minilm_revision = kit.require(MINILM)[0].revision
         minilm_dir = snapshot_download(MINILM, revision=minilm_revision)
         return onnx_session(export_minilm(minilm_dir, minilm_revision)[1], threads=1), PreTrainedTokenizerFast.from_pretrained(minilm_dir)
 
@@ -693,62 +677,47 @@ def gateway_app(upstream: str, model: str = SMOLLM, upstream_model: str | None =
 
 # --- The reference page ---------------------------------------------------------------------------
 
-def _md_table(header: list[str], rows: list[list[Any]]) -> str:
-    clean = [[str(value).replace("|", "\\|").replace("\n", " ") for value in row] for row in rows]
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                     + ["| " + " | ".join(row) + " |" for row in clean]) + "\n"
+def _sourced(name: str, first: str, columns: list[str]) -> tuple[list[str], list[list[Any]]]:
+    """data/serving/NAME.yaml as (header, rows): each row's name linked to its source, then ``columns``."""
+    rows = load_yaml(f"serving/{name}.yaml")
+    return ([first] + [c.replace("_", " ") for c in columns],
+            [[f"[{r['name']}]({r['source']})"] + [r[c] for c in columns] for r in rows])
 
 
-def _sources(entries: list[dict[str, Any]], key: str = "name") -> str:
-    return "; ".join(f"[{e[key]}]({e['source']})" for e in entries)
+def _recipes() -> tuple[list[str], list[list[Any]]]:
+    """The brief's jobs (data/serving/recipes.yaml): catalog models, serving choice, chapters."""
+    return (["job", "catalog models", "serve with", "chapters"],
+            [[r["job"], ", ".join(f"`{m}`" for m in r["models"]), r["serve"],
+              ", ".join(f"[{c}](../notebooks/{c}.ipynb)" for c in r["chapters"])] for r in load_yaml("serving/recipes.yaml")])
 
 
-def options_table() -> str:
-    """The serving options, side by side, from data/serving/serving-options.yaml."""
-    rows = load_yaml("serving/serving-options.yaml")
-    columns = ["runs", "hardware", "batching", "quantization", "openai_compatible", "licence"]
-    table = _md_table(["option"] + [c.replace("_", " ") for c in columns],
-                      [[f"[{r['name']}]({r['source']})"] + [r[c] for c in columns] for r in rows])
-    return table
-
-
-def formats_table() -> str:
-    """Weight formats and quantization schemes, from data/serving/formats.yaml."""
-    rows = load_yaml("serving/formats.yaml")
-    columns = ["kind", "bits", "memory", "quality", "runs_in"]
-    return _md_table(["format"] + [c.replace("_", " ") for c in columns],
-                     [[f"[{r['name']}]({r['source']})"] + [r[c] for c in columns] for r in rows])
-
-
-def recipes_table() -> str:
-    """The brief's jobs: catalog models, serving choice, chapters (data/serving/recipes.yaml)."""
-    rows = load_yaml("serving/recipes.yaml")
-    return _md_table(["job", "catalog models", "serve with", "chapters"],
-                     [[r["job"], ", ".join(f"`{m}`" for m in r["models"]), r["serve"],
-                       ", ".join(f"[{c}](../notebooks/{c}.ipynb)" for c in r["chapters"])] for r in rows])
-
-
-def benchmark_table() -> str:
-    """The last recorded benchmark (data/serving/benchmark.json) as a table."""
+def _benchmark() -> tuple[str, list[str], list[list[Any]]]:
+    """The last recorded benchmark (data/serving/benchmark.json): (a line on where and when, header, rows)."""
     bench = json.loads(BENCHMARK.read_text(encoding="utf-8"))
-    return (f"Recorded {bench['date']} on {bench['machine']} (read bandwidth {bench['bandwidth_gbs']:.1f} GB/s, "
-            f"{bench['tokens']} new tokens per path):\n\n"
-            + _md_table(["path", "tokens/s", "MB read per token", "bound tokens/s", "share of bound", "× fp32", "perplexity"],
-                        [[p["path"], f"{p['tokens_per_s']:.1f}", f"{p['bytes_per_token'] / 1e6:.0f}",
-                          f"{p['bound']:.0f}", f"{p['share']:.0%}", f"{p['speedup']:.2f}", f"{p['perplexity']:.2f}"]
-                         for p in bench["paths"]]))
-
-
-TEMPLATE = CHECKOUT_DATA / "serving" / "deployment.md.in"
-TABLES = {"options": options_table, "formats": formats_table, "recipes": recipes_table, "benchmark": benchmark_table}
+    where = (f"Recorded {bench['date']} on {bench['machine']} (read bandwidth {bench['bandwidth_gbs']:.1f} GB/s, "
+             f"{bench['tokens']} new tokens per path):\n\n")
+    return (where, ["path", "tokens/s", "MB read per token", "bound tokens/s", "share of bound", "× fp32", "perplexity"],
+            [[p["path"], f"{p['tokens_per_s']:.1f}", f"{p['bytes_per_token'] / 1e6:.0f}", f"{p['bound']:.0f}",
+              f"{p['share']:.0%}", f"{p['speedup']:.2f}", f"{p['perplexity']:.2f}"] for p in bench["paths"]])
 
 
 def deployment_page() -> str:
-    """book/deployment.md: the prose of data/serving/deployment.md.in with its {{table}} markers filled."""
-    text = TEMPLATE.read_text(encoding="utf-8")
-    for name, render in TABLES.items():
-        text = text.replace("{{" + name + "}}", render())
-    return "<!-- Generated by `python -m fieldguide pages` from data/serving/. Do not edit by hand. -->\n\n" + text
+    """book/deployment.md: the prose of data/serving/deployment.md.in with its {{table}} markers
+    filled from data/serving/ (serving options, formats, recipes, the recorded benchmark)."""
+    from fieldguide.pages import GENERATED, markdown_table  # here, not at import: pages imports pandas
+
+    where, *benchmark = _benchmark()
+    tables = {
+        "options": markdown_table(*_sourced("serving-options", "option", ["runs", "hardware", "batching", "quantization",
+                                                                         "openai_compatible", "licence"])),
+        "formats": markdown_table(*_sourced("formats", "format", ["kind", "bits", "memory", "quality", "runs_in"])),
+        "recipes": markdown_table(*_recipes()),
+        "benchmark": where + markdown_table(*benchmark),
+    }
+    text = data_path("serving/deployment.md.in").read_text(encoding="utf-8")
+    for name, table in tables.items():
+        text = text.replace("{{" + name + "}}", table)
+    return GENERATED + text
 
 
 # --- The benchmark command ------------------------------------------------------------------------
@@ -759,7 +728,7 @@ def benchmark(tokens: int = 128) -> dict[str, Any]:
     from huggingface_hub import snapshot_download
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    revision = installed_revision(SMOLLM)
+    revision = kit.require(SMOLLM)[0].revision
     folder = snapshot_download(SMOLLM, revision=revision)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     fp32 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
